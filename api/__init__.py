@@ -1,0 +1,1 @@
+"""The HTTP API: routes, schemas, uploads, auth and CORS."""

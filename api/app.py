@@ -1,0 +1,107 @@
+"""`create_app(settings)`: the Litestar application with its plugins, routes and error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from api import deps
+from api.auth import token_guard
+from api.datasets.routes import DatasetController
+from api.errors import ServiceError
+from api.recordings.routes import RecordingController
+from api.system.routes import health
+from shared.db.session import async_session_factory, create_async_db_engine
+from shared.settings import Settings, get_settings
+from shared.storage import Storage
+
+
+def _error_body(status_code: int, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"status_code": status_code, "detail": detail, **extra}
+
+
+def _service_error(_: Request, exc: ServiceError) -> Response:
+    return Response(_error_body(exc.status_code, exc.detail, **exc.extra), status_code=exc.status_code)
+
+
+def _validation_error(_: Request, exc: ValidationException) -> Response:
+    # Values that parse but make no sense are 422 everywhere in this API, ours and Litestar's alike.
+    extra = {"errors": exc.extra} if exc.extra else {}
+    return Response(_error_body(422, exc.detail, **extra), status_code=422)
+
+
+def _too_large(request: Request, _: RequestEntityTooLarge) -> Response:
+    limit_mb = request.app.state.settings.max_upload_mb
+    detail = (
+        f"the request body is over the {limit_mb:g} MiB limit (WAKE_TRAINING_MAX_UPLOAD_MB); "
+        "send fewer or shorter files per request"
+    )
+    return Response(_error_body(413, detail), status_code=413)
+
+
+def _http_error(_: Request, exc: HTTPException) -> Response:
+    extra = {"extra": exc.extra} if exc.extra else {}
+    return Response(
+        _error_body(exc.status_code, exc.detail, **extra), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the API for the given settings (the environment's by default)."""
+    settings = settings or get_settings()
+    storage = Storage(settings.data_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        storage.ensure()
+        engine = create_async_db_engine(settings.resolved_database_url)
+        app.state.engine = engine
+        app.state.session_factory = async_session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[health, DatasetController, RecordingController],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "storage": storage}),
+        dependencies={
+            "db_session": Provide(deps.provide_db_session),
+            "settings": Provide(deps.provide_settings, sync_to_thread=False),
+            "storage": Provide(deps.provide_storage, sync_to_thread=False),
+            "datasets": Provide(deps.provide_dataset_service, sync_to_thread=False),
+            "recordings": Provide(deps.provide_recording_service, sync_to_thread=False),
+        },
+        guards=[token_guard],
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            allow_credentials=False,
+        ),
+        exception_handlers={
+            ServiceError: _service_error,
+            ValidationException: _validation_error,
+            RequestEntityTooLarge: _too_large,
+            HTTPException: _http_error,
+        },
+        openapi_config=OpenAPIConfig(
+            title="wake-training",
+            version="0.1.0",
+            description="Train custom wake-word models from recorded clips.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        request_max_body_size=settings.max_upload_bytes,
+    )

@@ -1,0 +1,79 @@
+"""The `wake-training` command: serve, migrate, reconcile."""
+
+from __future__ import annotations
+
+import click
+
+from shared.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """wake-training: train custom wake-word models from recorded clips."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: WAKE_TRAINING_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default: WAKE_TRAINING_PORT, 8080).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the API (and, with no broker configured, the embedded worker)."""
+    import uvicorn
+
+    from api.app import create_app
+    from shared.db.session import is_sqlite
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if is_sqlite(url):
+        # Embedded: this process owns the SQLite file, so it brings the schema up to date itself
+        # and nothing else can be mid-write: reconcile with no grace period.
+        _migrate(url)
+        _reconcile(grace_s=0)
+    click.echo(
+        f"wake-training on http://{host or settings.host}:{port or settings.port} ({url.split(':')[0]})"
+    )
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Upgrade the configured database to the newest schema."""
+    _migrate(get_settings().resolved_database_url)
+    click.echo("database is at the newest schema")
+
+
+@main.command()
+@click.option("--grace", default=None, type=float, help="Leave files younger than this many seconds alone.")
+def reconcile(grace: float | None) -> None:
+    """Make the data volume agree with the database after a crash (the database wins)."""
+    from shared.reconcile import DEFAULT_GRACE_S
+
+    report = _reconcile(grace_s=DEFAULT_GRACE_S if grace is None else grace)
+    click.echo(
+        f"removed {report.removed_orphans} orphan files and {report.removed_dataset_dirs} dataset folders; "
+        f"moved {report.moved_to_trash} to trash and {report.moved_to_clips} back to clips; "
+        f"{report.missing_files} clips have no file"
+    )
+
+
+def _migrate(url: str) -> None:
+    import migrations
+
+    migrations.upgrade(url)
+
+
+def _reconcile(*, grace_s: float):
+    from shared.db.session import create_sync_db_engine, sync_session_factory
+    from shared.reconcile import reconcile_volume
+    from shared.storage import Storage
+
+    settings = get_settings()
+    engine = create_sync_db_engine(settings.resolved_database_url)
+    try:
+        with sync_session_factory(engine)() as session:
+            return reconcile_volume(session, Storage(settings.data_dir), grace_s=grace_s)
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""Datasets: named collections of clips for one wake phrase."""

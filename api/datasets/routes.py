@@ -1,0 +1,46 @@
+"""HTTP routes for datasets."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post
+from litestar.params import Parameter
+
+from api.datasets.schemas import Dataset, DatasetCreate, DatasetMetrics
+from api.datasets.service import DatasetService
+
+
+class DatasetController(Controller):
+    """`/datasets`: create, list, read, delete, metrics."""
+
+    path = "/datasets"
+    tags = ["datasets"]
+
+    @get("/")
+    async def list_datasets(self, datasets: DatasetService) -> list[Dataset]:
+        """Every dataset with its clip counts and training readiness."""
+        return await datasets.list()
+
+    @post("/")
+    async def create_dataset(self, data: DatasetCreate, datasets: DatasetService) -> Dataset:
+        """Create a dataset; 409 if the name is taken, 422 if it is not a valid name."""
+        return await datasets.create(data)
+
+    @get("/{name:str}")
+    async def get_dataset(self, name: str, datasets: DatasetService) -> Dataset:
+        """One dataset."""
+        return await datasets.read(name)
+
+    @delete("/{name:str}", status_code=204)
+    async def delete_dataset(
+        self,
+        name: str,
+        datasets: DatasetService,
+        force: bool = Parameter(default=False, description="also delete the dataset's clips"),
+    ) -> None:
+        """Delete a dataset; one that holds clips needs `?force=true`."""
+        await datasets.delete(name, force=force)
+
+    @get("/{name:str}/metrics")
+    async def dataset_metrics(self, name: str, datasets: DatasetService) -> DatasetMetrics:
+        """Clip counts and total seconds by label and by speaker."""
+        return await datasets.metrics(name)

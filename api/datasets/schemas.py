@@ -1,0 +1,70 @@
+"""Request and response bodies for datasets."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+
+class DatasetCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A new dataset."""
+
+    name: str
+    description: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    wake_phrase: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class LabelStats(msgspec.Struct):
+    """How many active clips and how many seconds of audio."""
+
+    clips: int = 0
+    seconds: float = 0.0
+
+
+class Readiness(msgspec.Struct):
+    """Whether the dataset has enough clips to train, and what is missing."""
+
+    ready: bool
+    positive_clips: int
+    negative_clips: int
+    min_positive_clips: int
+    min_negative_clips: int
+    missing: list[str]
+
+
+class Dataset(msgspec.Struct):
+    """A dataset with its active clip counts per label."""
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    wake_phrase: str | None
+    created_at: datetime
+    updated_at: datetime
+    clip_counts: dict[str, int]
+    deleted_clips: int
+    total_seconds: float
+    training: Readiness
+
+
+class SpeakerStats(msgspec.Struct):
+    """One speaker's active clips; `speaker` is null for clips with no speaker given."""
+
+    speaker: str | None
+    clips: int
+    seconds: float
+    by_label: dict[str, LabelStats]
+
+
+class DatasetMetrics(msgspec.Struct):
+    """Clip counts and seconds of active clips, in total, by label and by speaker."""
+
+    dataset: str
+    total: LabelStats
+    by_label: dict[str, LabelStats]
+    by_speaker: list[SpeakerStats]
+    deleted: LabelStats
+    training: Readiness

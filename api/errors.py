@@ -1,0 +1,46 @@
+"""Domain errors raised by services, each carrying the HTTP status `create_app` maps it to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    """A request the service refuses; `detail` says what is wrong and how to fix it."""
+
+    status_code = 400
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidInput(ServiceError):
+    """The request is well-formed but its values are not acceptable."""
+
+    status_code = 422
+
+
+class NotFound(ServiceError):
+    """The named dataset, clip or job does not exist."""
+
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    """The request clashes with what is stored (a duplicate, or the wrong state)."""
+
+    status_code = 409
+
+
+class UnsupportedMediaType(ServiceError):
+    """The uploaded bytes are not a format we take."""
+
+    status_code = 415
+
+
+class PayloadTooLarge(ServiceError):
+    """The request body is over the configured upload limit."""
+
+    status_code = 413

@@ -1,0 +1,1 @@
+"""Recordings: the clips of a dataset, their audio and their labels."""

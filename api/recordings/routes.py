@@ -1,0 +1,101 @@
+"""HTTP routes for a dataset's recordings (clips) and their audio."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.params import Parameter
+from litestar.response import File
+
+from api.errors import InvalidInput, UnsupportedMediaType
+from api.recordings.schemas import Clip, ClipPage, ClipsAdded, ClipUpdate
+from api.recordings.service import ClipFilter, RecordingService, Upload
+from api.validation import parse_clip_id
+
+TEXT_FIELDS = ("label", "speaker", "notes", "source")
+
+
+class RecordingController(Controller):
+    """`/datasets/{name}/recordings`: upload, list, read, edit, soft-delete, restore, audio."""
+
+    path = "/datasets/{name:str}/recordings"
+    tags = ["recordings"]
+
+    @post("/", status_code=201)
+    async def upload(self, name: str, request: Request, recordings: RecordingService) -> ClipsAdded:
+        """Store one or many files (multipart) with one `label` and optional `speaker`, `notes`, `source`."""
+        media_type, _ = request.content_type
+        if media_type != "multipart/form-data":
+            raise UnsupportedMediaType(
+                f"uploads are multipart/form-data, not {media_type or 'an empty content type'}; "
+                "send the files as form fields with a `label` field"
+            )
+        form = await request.form()
+        uploads: list[Upload] = []
+        fields: dict[str, str] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key in TEXT_FIELDS:
+                    raise InvalidInput(f"form field `{key}` must be text, not a file")
+                uploads.append(Upload(filename=value.filename, data=await value.read()))
+            elif key in TEXT_FIELDS:
+                if key in fields:
+                    raise InvalidInput(
+                        f"form field `{key}` is given twice; send it once for the whole upload"
+                    )
+                fields[key] = value
+        clips = await recordings.add(
+            name,
+            uploads,
+            label=fields.get("label"),
+            speaker=fields.get("speaker"),
+            notes=fields.get("notes"),
+            source=fields.get("source", "upload"),
+        )
+        return ClipsAdded(clips=clips)
+
+    @get("/")
+    async def list_recordings(
+        self,
+        name: str,
+        recordings: RecordingService,
+        label: str | None = None,
+        speaker: str | None = None,
+        deleted: str = Parameter(default="false", description="false (default), true or all"),
+        limit: int = Parameter(default=50, description="page size, 1-500"),
+        offset: int = Parameter(default=0, description="clips to skip"),
+    ) -> ClipPage:
+        """A page of clips, oldest first, filtered by label, speaker and deleted state."""
+        return await recordings.list(
+            name, ClipFilter(label=label, speaker=speaker, deleted=deleted, limit=limit, offset=offset)
+        )
+
+    @get("/{clip_id:str}")
+    async def get_recording(self, name: str, clip_id: str, recordings: RecordingService) -> Clip:
+        """One clip."""
+        return await recordings.read(name, parse_clip_id(clip_id))
+
+    @get("/{clip_id:str}/audio", media_type="audio/wav")
+    async def get_audio(self, name: str, clip_id: str, recordings: RecordingService) -> File:
+        """The clip's stored audio: 16 kHz mono PCM16 WAV."""
+        path = await recordings.audio_path(name, parse_clip_id(clip_id))
+        return File(
+            path=path, filename=f"{clip_id}.wav", media_type="audio/wav", content_disposition_type="inline"
+        )
+
+    @patch("/{clip_id:str}")
+    async def update_recording(
+        self, name: str, clip_id: str, data: ClipUpdate, recordings: RecordingService
+    ) -> Clip:
+        """Change label, speaker or notes."""
+        return await recordings.update(name, parse_clip_id(clip_id), data)
+
+    @delete("/{clip_id:str}", status_code=200)
+    async def delete_recording(self, name: str, clip_id: str, recordings: RecordingService) -> Clip:
+        """Soft-delete: the clip moves to the trash and can be restored."""
+        return await recordings.delete(name, parse_clip_id(clip_id))
+
+    @post("/{clip_id:str}/restore", status_code=200)
+    async def restore_recording(self, name: str, clip_id: str, recordings: RecordingService) -> Clip:
+        """Bring a soft-deleted clip back."""
+        return await recordings.restore(name, parse_clip_id(clip_id))

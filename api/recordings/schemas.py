@@ -1,0 +1,60 @@
+"""Request and response bodies for recordings (clips)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+Speaker = Annotated[str, msgspec.Meta(max_length=128)]
+Notes = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class Clip(msgspec.Struct):
+    """One stored clip: 16 kHz mono PCM16, with what was known of the original upload."""
+
+    id: uuid.UUID
+    dataset: str
+    label: str
+    speaker: str | None
+    notes: str | None
+    source: str
+    original_filename: str | None
+    original_format: str
+    original_sample_rate: int
+    original_channels: int
+    duration_s: float
+    loudness_dbfs: float
+    sample_rate: int
+    sha256: str
+    size_bytes: int
+    created_at: datetime
+    updated_at: datetime
+    deleted: bool
+    deleted_at: datetime | None
+    audio_url: str
+
+
+class ClipUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Fields of a clip a user may change; absent fields stay as they are, null clears speaker or notes."""
+
+    label: str | msgspec.UnsetType = msgspec.UNSET
+    speaker: Speaker | msgspec.UnsetType | None = msgspec.UNSET
+    notes: Notes | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class ClipPage(msgspec.Struct):
+    """A page of clips and the total that match the filter."""
+
+    items: list[Clip]
+    total: int
+    limit: int
+    offset: int
+
+
+class ClipsAdded(msgspec.Struct):
+    """The clips an upload stored, in the order the files were sent."""
+
+    clips: list[Clip]

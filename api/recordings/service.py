@@ -1,0 +1,334 @@
+"""What clip operations mean: ingest uploads, list, relabel, soft-delete and restore."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+from msgspec import UNSET
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.datasets.service import DatasetService
+from api.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from api.recordings import schemas
+from api.validation import clean_text, require_label, require_source
+from shared.audio import (
+    TARGET_SAMPLE_RATE,
+    AudioError,
+    NormalizedClip,
+    UnsupportedAudio,
+    normalize_clip,
+)
+from shared.db.base import utcnow
+from shared.db.models import Clip, Dataset
+from shared.settings import Settings
+from shared.storage import Storage, atomic_write, durable_move
+
+MAX_SPEAKER_LENGTH = 128
+MAX_NOTES_LENGTH = 2000
+DELETED_FILTERS = ("false", "true", "all")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file of a multipart upload."""
+
+    filename: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ClipFilter:
+    """Which clips a listing shows."""
+
+    label: str | None = None
+    speaker: str | None = None
+    deleted: str = "false"
+    limit: int = 50
+    offset: int = 0
+
+
+class RecordingService:
+    """Clip operations over one database session and the data volume."""
+
+    def __init__(self, session: AsyncSession, storage: Storage, settings: Settings) -> None:
+        self.session = session
+        self.storage = storage
+        self.settings = settings
+        self.datasets = DatasetService(session, storage, settings)
+
+    async def add(
+        self,
+        dataset_name: str,
+        uploads: list[Upload],
+        *,
+        label: str | None,
+        speaker: str | None = None,
+        notes: str | None = None,
+        source: str = "upload",
+    ) -> list[schemas.Clip]:
+        """Store every uploaded file as a clip, or none of them if any one is refused."""
+        dataset = await self.datasets.get(dataset_name)
+        if not uploads:
+            raise InvalidInput("no audio file in the upload; send one or more files as multipart form fields")
+        if label is None:
+            raise InvalidInput("the `label` form field is missing; use one of: positive, negative, noise")
+        require_label(label)
+        require_source(source)
+        speaker, notes = _check_speaker(clean_text(speaker)), _check_notes(clean_text(notes))
+
+        # Decoding and resampling are CPU work: keep them off the event loop.
+        normalized = await anyio.to_thread.run_sync(self._normalize_all, uploads)
+        await self._refuse_duplicates(dataset, uploads, normalized)
+
+        clips = [
+            Clip(
+                id=uuid.uuid4(),
+                dataset_id=dataset.id,
+                label=label,
+                speaker=speaker,
+                notes=notes,
+                source=source,
+                original_filename=_filename(upload.filename),
+                original_format=clip.original_format,
+                original_sample_rate=clip.original_sample_rate,
+                original_channels=clip.original_channels,
+                duration_s=clip.duration_s,
+                loudness_dbfs=clip.loudness_dbfs,
+                sha256=clip.sha256,
+                size_bytes=len(clip.wav_bytes),
+            )
+            for upload, clip in zip(uploads, normalized, strict=True)
+        ]
+        paths = [self.storage.clip_path(dataset.name, c.id) for c in clips]
+        # Files first, rows second: a crash in between leaves files without rows, which
+        # reconcile removes; rows never point at files that were not fully written.
+        try:
+            await anyio.to_thread.run_sync(_write_all, paths, [c.wav_bytes for c in normalized])
+            self.session.add_all(clips)
+            await self.session.commit()
+        except IntegrityError:
+            await self.session.rollback()
+            _remove_all(paths)
+            raise Conflict(
+                "a clip with the same audio was stored at the same moment; list the dataset"
+            ) from None
+        except BaseException:
+            await self.session.rollback()
+            _remove_all(paths)
+            raise
+        return [self._to_schema(c, dataset.name) for c in clips]
+
+    async def list(self, dataset_name: str, query: ClipFilter) -> schemas.ClipPage:
+        """A page of a dataset's clips, oldest first."""
+        dataset = await self.datasets.get(dataset_name)
+        if query.deleted not in DELETED_FILTERS:
+            raise InvalidInput(f"deleted must be one of: {', '.join(DELETED_FILTERS)}")
+        if not 1 <= query.limit <= 500:
+            raise InvalidInput("limit must be between 1 and 500")
+        if query.offset < 0:
+            raise InvalidInput("offset must be 0 or more")
+        conditions = [Clip.dataset_id == dataset.id]
+        if query.label is not None:
+            conditions.append(Clip.label == require_label(query.label))
+        if query.speaker is not None:
+            conditions.append(Clip.speaker == query.speaker)
+        if query.deleted == "false":
+            conditions.append(Clip.deleted_at.is_(None))
+        elif query.deleted == "true":
+            conditions.append(Clip.deleted_at.is_not(None))
+        total = await self.session.scalar(select(func.count()).select_from(Clip).where(*conditions))
+        rows = await self.session.scalars(
+            select(Clip)
+            .where(*conditions)
+            .order_by(Clip.created_at, Clip.id)
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        return schemas.ClipPage(
+            items=[self._to_schema(c, dataset.name) for c in rows],
+            total=total or 0,
+            limit=query.limit,
+            offset=query.offset,
+        )
+
+    async def read(self, dataset_name: str, clip_id: uuid.UUID) -> schemas.Clip:
+        """One clip."""
+        dataset, clip = await self._get(dataset_name, clip_id)
+        return self._to_schema(clip, dataset.name)
+
+    async def audio_path(self, dataset_name: str, clip_id: uuid.UUID) -> Path:
+        """The stored WAV of a clip (from trash/ when it is deleted)."""
+        dataset, clip = await self._get(dataset_name, clip_id)
+        path = self.storage.clip_path(dataset.name, clip.id, deleted=clip.deleted)
+        if not path.is_file():
+            raise NotFound(f"the audio of clip {clip_id} is missing on the data volume")
+        return path
+
+    async def update(self, dataset_name: str, clip_id: uuid.UUID, data: schemas.ClipUpdate) -> schemas.Clip:
+        """Change a clip's label, speaker or notes; a deleted clip must be restored first."""
+        dataset, clip = await self._get(dataset_name, clip_id)
+        if clip.deleted:
+            raise Conflict(f"clip {clip_id} is deleted; restore it before editing it")
+        if isinstance(data.label, str):
+            clip.label = require_label(data.label)
+        if data.speaker is not UNSET:
+            clip.speaker = clean_text(data.speaker)
+        if data.notes is not UNSET:
+            clip.notes = clean_text(data.notes)
+        clip.updated_at = utcnow()
+        await self.session.commit()
+        return self._to_schema(clip, dataset.name)
+
+    async def delete(self, dataset_name: str, clip_id: uuid.UUID) -> schemas.Clip:
+        """Soft-delete a clip: its row is marked and its file moves to trash/."""
+        dataset, clip = await self._get(dataset_name, clip_id)
+        if clip.deleted:
+            raise Conflict(f"clip {clip_id} is already deleted; restore it with POST .../restore")
+        clip.deleted_at = clip.updated_at = utcnow()
+        await self._move_and_commit(dataset.name, clip, to_trash=True)
+        return self._to_schema(clip, dataset.name)
+
+    async def restore(self, dataset_name: str, clip_id: uuid.UUID) -> schemas.Clip:
+        """Bring a soft-deleted clip back from trash/."""
+        dataset, clip = await self._get(dataset_name, clip_id)
+        if not clip.deleted:
+            raise Conflict(f"clip {clip_id} is not deleted; there is nothing to restore")
+        clip.deleted_at = None
+        clip.updated_at = utcnow()
+        await self._move_and_commit(dataset.name, clip, to_trash=False)
+        return self._to_schema(clip, dataset.name)
+
+    async def _move_and_commit(self, dataset_name: str, clip: Clip, *, to_trash: bool) -> None:
+        src = self.storage.clip_path(dataset_name, clip.id, deleted=not to_trash)
+        dst = self.storage.clip_path(dataset_name, clip.id, deleted=to_trash)
+        await self.session.flush()
+        # The move comes before the commit: if the commit fails we move back; if the process dies
+        # in between, reconcile moves the file to where the (uncommitted, so unchanged) row says.
+        durable_move(src, dst)
+        try:
+            await self.session.commit()
+        except BaseException:
+            await self.session.rollback()
+            durable_move(dst, src)
+            raise
+
+    async def _get(self, dataset_name: str, clip_id: uuid.UUID) -> tuple[Dataset, Clip]:
+        dataset = await self.datasets.get(dataset_name)
+        clip = await self.session.scalar(
+            select(Clip).where(Clip.id == clip_id, Clip.dataset_id == dataset.id)
+        )
+        if clip is None:
+            raise NotFound(f"clip {clip_id} is not in dataset {dataset_name!r}")
+        return dataset, clip
+
+    def _normalize_all(self, uploads: list[Upload]) -> list[NormalizedClip]:
+        normalized = []
+        for index, upload in enumerate(uploads):
+            try:
+                normalized.append(
+                    normalize_clip(
+                        upload.data,
+                        min_seconds=self.settings.min_clip_seconds,
+                        max_seconds=self.settings.max_clip_seconds,
+                    )
+                )
+            except UnsupportedAudio as exc:
+                raise UnsupportedMediaType(
+                    f"{_describe(upload, index)}: {exc.detail}; nothing was stored", file=upload.filename
+                ) from None
+            except AudioError as exc:
+                raise InvalidInput(
+                    f"{_describe(upload, index)}: {exc.detail}; nothing was stored", file=upload.filename
+                ) from None
+        return normalized
+
+    async def _refuse_duplicates(
+        self, dataset: Dataset, uploads: list[Upload], normalized: list[NormalizedClip]
+    ) -> None:
+        seen: dict[str, int] = {}
+        for index, clip in enumerate(normalized):
+            if clip.sha256 in seen:
+                first = seen[clip.sha256]
+                raise Conflict(
+                    f"{_describe(uploads[index], index)} has the same audio as "
+                    f"{_describe(uploads[first], first)}; send each clip once. Nothing was stored"
+                )
+            seen[clip.sha256] = index
+        existing = (
+            await self.session.execute(
+                select(Clip.id, Clip.sha256, Clip.deleted_at).where(
+                    Clip.dataset_id == dataset.id, Clip.sha256.in_(list(seen))
+                )
+            )
+        ).first()
+        if existing is not None:
+            clip_id, sha256, deleted_at = existing
+            index = seen[sha256]
+            where = "in the trash (restore it instead)" if deleted_at else "already"
+            raise Conflict(
+                f"{_describe(uploads[index], index)} is a duplicate: its audio is {where} stored as clip "
+                f"{clip_id} in dataset {dataset.name!r}. Nothing was stored",
+                existing_clip_id=str(clip_id),
+            )
+
+    def _to_schema(self, clip: Clip, dataset_name: str) -> schemas.Clip:
+        return schemas.Clip(
+            id=clip.id,
+            dataset=dataset_name,
+            label=clip.label,
+            speaker=clip.speaker,
+            notes=clip.notes,
+            source=clip.source,
+            original_filename=clip.original_filename,
+            original_format=clip.original_format,
+            original_sample_rate=clip.original_sample_rate,
+            original_channels=clip.original_channels,
+            duration_s=clip.duration_s,
+            loudness_dbfs=clip.loudness_dbfs,
+            sample_rate=TARGET_SAMPLE_RATE,
+            sha256=clip.sha256,
+            size_bytes=clip.size_bytes,
+            created_at=clip.created_at,
+            updated_at=clip.updated_at,
+            deleted=clip.deleted,
+            deleted_at=clip.deleted_at,
+            audio_url=f"/datasets/{dataset_name}/recordings/{clip.id}/audio",
+        )
+
+
+def _describe(upload: Upload, index: int) -> str:
+    return f"file {index + 1} ({upload.filename!r})" if upload.filename else f"file {index + 1}"
+
+
+def _filename(name: str | None) -> str | None:
+    if not name:
+        return None
+    # Keep only the base name: browsers and scripts sometimes send a client-side path.
+    return name.replace("\\", "/").rsplit("/", 1)[-1][:255] or None
+
+
+def _check_speaker(speaker: str | None) -> str | None:
+    if speaker is not None and len(speaker) > MAX_SPEAKER_LENGTH:
+        raise InvalidInput(f"speaker is {len(speaker)} characters; use at most {MAX_SPEAKER_LENGTH}")
+    return speaker
+
+
+def _check_notes(notes: str | None) -> str | None:
+    if notes is not None and len(notes) > MAX_NOTES_LENGTH:
+        raise InvalidInput(f"notes are {len(notes)} characters; use at most {MAX_NOTES_LENGTH}")
+    return notes
+
+
+def _write_all(paths: list[Path], blobs: list[bytes]) -> None:
+    for path, blob in zip(paths, blobs, strict=True):
+        atomic_write(path, blob)
+
+
+def _remove_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

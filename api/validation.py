@@ -1,0 +1,51 @@
+"""Checks of names and ids that arrive in paths, query strings and bodies."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from api.errors import InvalidInput
+from shared.db.models import LABELS, SOURCES
+
+DATASET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+DATASET_NAME_RULE = "1-64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
+
+
+def check_dataset_name(name: str) -> str:
+    """Return the name if it is a valid dataset name, else raise InvalidInput."""
+    if not DATASET_NAME_RE.fullmatch(name):
+        raise InvalidInput(f"invalid dataset name {name!r}: use {DATASET_NAME_RULE}")
+    return name
+
+
+def parse_clip_id(value: str) -> uuid.UUID:
+    """Parse a clip id from a path, or raise InvalidInput naming the bad value."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(
+            f"clip id {value!r} is not a UUID; use the `id` of a clip from the listing"
+        ) from None
+
+
+def require_label(label: str) -> str:
+    """Return the label if it is one we know, else InvalidInput listing the choices."""
+    if label not in LABELS:
+        raise InvalidInput(f"unknown label {label!r}; use one of: {', '.join(LABELS)}")
+    return label
+
+
+def require_source(source: str) -> str:
+    """Return the clip source if it is one we know, else InvalidInput listing the choices."""
+    if source not in SOURCES:
+        raise InvalidInput(f"unknown source {source!r}; use one of: {', '.join(SOURCES)}")
+    return source
+
+
+def clean_text(text: str | None) -> str | None:
+    """Strip surrounding white space; an empty string becomes None."""
+    if text is None:
+        return None
+    text = text.strip()
+    return text or None

@@ -1,0 +1,1 @@
+"""Code common to the API and the worker: settings, database, storage layout, audio."""

@@ -1,0 +1,1 @@
+"""Database models and session factories shared by the API and the worker."""

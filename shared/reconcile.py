@@ -1,0 +1,46 @@
+"""Bring the data volume back in line with the database after a crash (the database is the truth)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.db.models import Clip, Dataset
+from shared.storage import ReconcileReport, Storage, reconcile_dataset, remove_tree
+
+# Another process may be between its file write and its commit right now; leave recent files alone.
+DEFAULT_GRACE_S = 15 * 60
+
+
+def _settled(path: Path, grace_s: float, now: float) -> bool:
+    stat = path.stat()
+    return now - max(stat.st_mtime, stat.st_ctime) >= grace_s
+
+
+def reconcile_volume(
+    session: Session, storage: Storage, *, grace_s: float = DEFAULT_GRACE_S
+) -> ReconcileReport:
+    """Remove files without rows, move clips to where their rows say, and report clips without files."""
+    total = ReconcileReport()
+    datasets_root = storage.root / "datasets"
+    if not datasets_root.is_dir():
+        return total
+    now = time.time()
+    known = {name for (name,) in session.execute(select(Dataset.name))}
+    for folder in datasets_root.iterdir():
+        if folder.is_dir() and folder.name not in known and _settled(folder, grace_s, now):
+            remove_tree(folder)
+            total.removed_dataset_dirs += 1
+    rows = session.execute(select(Dataset.name, Clip.id, Clip.deleted_at).join(Clip.dataset)).all()
+    by_dataset: dict[str, dict[uuid.UUID, bool]] = {name: {} for name in known}
+    for name, clip_id, deleted_at in rows:
+        by_dataset[name][clip_id] = deleted_at is not None
+    for name, clips in by_dataset.items():
+        report = reconcile_dataset(storage, name, clips, settled=lambda path: _settled(path, grace_s, now))
+        for field in ("removed_orphans", "moved_to_trash", "moved_to_clips", "missing_files"):
+            setattr(total, field, getattr(total, field) + getattr(report, field))
+    return total

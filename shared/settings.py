@@ -1,0 +1,101 @@
+"""The one settings object, read from WAKE_TRAINING_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_CORS_ORIGINS = ["http://localhost:5173", "http://127.0.0.1:5173"]
+
+
+class Settings(BaseSettings):
+    """Everything the API, the worker and the CLI can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WAKE_TRAINING_",
+        use_attribute_docstrings=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("./data/wake-training")
+    """Root of the data volume: clips, trash, job artifacts and the embedded SQLite database."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`. Unset: SQLite `wake-training.db` in the data dir."""
+
+    broker_url: str | None = None
+    """Redis URL of the job broker, e.g. `redis://127.0.0.1:6379/0`. Unset: embedded (in-process worker)."""
+
+    host: str = "127.0.0.1"
+    """Address `wake-training serve` listens on (`0.0.0.0` in containers)."""
+
+    port: int = Field(default=8080, ge=1, le=65535)
+    """Port `wake-training serve` listens on."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+    """Origins allowed to call the API from a browser, comma separated."""
+
+    api_token: str | None = None
+    """When set, every endpoint but `/health` and the schema needs `Authorization: Bearer <token>`."""
+
+    max_upload_mb: float = Field(default=50.0, gt=0)
+    """Largest request body accepted by upload endpoints, in MiB; larger bodies get 413."""
+
+    min_clip_seconds: float = Field(default=0.2, gt=0)
+    """Shortest clip accepted, in seconds; shorter clips get 422."""
+
+    max_clip_seconds: float = Field(default=30.0, gt=0)
+    """Longest clip accepted, in seconds; longer clips get 422."""
+
+    min_positive_clips: int = Field(default=10, ge=1)
+    """Active positive clips a dataset needs before it can be trained."""
+
+    min_negative_clips: int = Field(default=10, ge=1)
+    """Active negative plus noise clips a dataset needs before it can be trained."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'wake-training.db').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured and jobs run inside the serving process."""
+        return not self.broker_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the Settings fields."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            default = ",".join(default)
+        shown = "(unset)" if default is None else f"`{default}`"
+        rows.append(f"| `WAKE_TRAINING_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(rows)

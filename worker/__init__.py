@@ -1,0 +1,1 @@
+"""The Celery app and the training pipeline (torch is imported only here)."""
