@@ -51,9 +51,7 @@ def _too_large(request: Request, _: RequestEntityTooLarge) -> Response:
 
 def _http_error(_: Request, exc: HTTPException) -> Response:
     extra = {"extra": exc.extra} if exc.extra else {}
-    return Response(
-        _error_body(exc.status_code, exc.detail, **extra), status_code=exc.status_code, headers=exc.headers
-    )
+    return Response(_error_body(exc.status_code, exc.detail, **extra), status_code=exc.status_code, headers=exc.headers)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

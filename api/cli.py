@@ -30,12 +30,8 @@ def serve(host: str | None, port: int | None) -> None:
         # and nothing else can be mid-write: reconcile with no grace period.
         _migrate(url)
         _reconcile(grace_s=0)
-    click.echo(
-        f"wake-training on http://{host or settings.host}:{port or settings.port} ({url.split(':')[0]})"
-    )
-    uvicorn.run(
-        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
-    )
+    click.echo(f"wake-training on http://{host or settings.host}:{port or settings.port} ({url.split(':')[0]})")
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
 
 
 @main.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets.service import DatasetService
@@ -29,13 +30,19 @@ def provide_storage(state: State) -> Storage:
     return state.storage
 
 
-def provide_dataset_service(db_session: AsyncSession, storage: Storage, settings: Settings) -> DatasetService:
+def provide_dataset_service(
+    db_session: NamedDependency[AsyncSession],
+    storage: NamedDependency[Storage],
+    settings: NamedDependency[Settings],
+) -> DatasetService:
     """Dataset operations for this request."""
     return DatasetService(db_session, storage, settings)
 
 
 def provide_recording_service(
-    db_session: AsyncSession, storage: Storage, settings: Settings
+    db_session: NamedDependency[AsyncSession],
+    storage: NamedDependency[Storage],
+    settings: NamedDependency[Settings],
 ) -> RecordingService:
     """Clip operations for this request."""
     return RecordingService(db_session, storage, settings)

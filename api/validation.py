@@ -24,9 +24,7 @@ def parse_clip_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise InvalidInput(
-            f"clip id {value!r} is not a UUID; use the `id` of a clip from the listing"
-        ) from None
+        raise InvalidInput(f"clip id {value!r} is not a UUID; use the `id` of a clip from the listing") from None
 
 
 def require_label(label: str) -> str:

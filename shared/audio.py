@@ -122,9 +122,7 @@ def normalize_clip(data: bytes, *, min_seconds: float, max_seconds: float) -> No
         ) from exc
 
     if samples.shape[0] < frames:
-        raise DamagedAudio(
-            f"the {container} file is truncated: {samples.shape[0]} of {frames} samples could be read"
-        )
+        raise DamagedAudio(f"the {container} file is truncated: {samples.shape[0]} of {frames} samples could be read")
     if not np.isfinite(samples).all():
         raise DamagedAudio("the file holds NaN or infinite samples; re-export it as PCM")
 
@@ -152,9 +150,7 @@ def normalize_clip(data: bytes, *, min_seconds: float, max_seconds: float) -> No
 
 def _check_duration(duration: float, min_seconds: float, max_seconds: float) -> None:
     if duration < min_seconds:
-        raise DurationOutOfRange(
-            f"the clip is {duration:.3f} s long; clips must be at least {min_seconds:g} s"
-        )
+        raise DurationOutOfRange(f"the clip is {duration:.3f} s long; clips must be at least {min_seconds:g} s")
     if duration > max_seconds:
         raise DurationOutOfRange(
             f"the clip is {duration:.1f} s long; clips may be at most {max_seconds:g} s "

@@ -21,9 +21,7 @@ def _settled(path: Path, grace_s: float, now: float) -> bool:
     return now - max(stat.st_mtime, stat.st_ctime) >= grace_s
 
 
-def reconcile_volume(
-    session: Session, storage: Storage, *, grace_s: float = DEFAULT_GRACE_S
-) -> ReconcileReport:
+def reconcile_volume(session: Session, storage: Storage, *, grace_s: float = DEFAULT_GRACE_S) -> ReconcileReport:
     """Remove files without rows, move clips to where their rows say, and report clips without files."""
     total = ReconcileReport()
     datasets_root = storage.root / "datasets"

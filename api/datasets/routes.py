@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.datasets.schemas import Dataset, DatasetCreate, DatasetMetrics
 from api.datasets.service import DatasetService
@@ -16,31 +19,31 @@ class DatasetController(Controller):
     tags = ["datasets"]
 
     @get("/")
-    async def list_datasets(self, datasets: DatasetService) -> list[Dataset]:
+    async def list_datasets(self, datasets: NamedDependency[DatasetService]) -> list[Dataset]:
         """Every dataset with its clip counts and training readiness."""
         return await datasets.list()
 
     @post("/")
-    async def create_dataset(self, data: DatasetCreate, datasets: DatasetService) -> Dataset:
+    async def create_dataset(self, data: JSONBody[DatasetCreate], datasets: NamedDependency[DatasetService]) -> Dataset:
         """Create a dataset; 409 if the name is taken, 422 if it is not a valid name."""
         return await datasets.create(data)
 
     @get("/{name:str}")
-    async def get_dataset(self, name: str, datasets: DatasetService) -> Dataset:
+    async def get_dataset(self, name: FromPath[str], datasets: NamedDependency[DatasetService]) -> Dataset:
         """One dataset."""
         return await datasets.read(name)
 
     @delete("/{name:str}", status_code=204)
     async def delete_dataset(
         self,
-        name: str,
-        datasets: DatasetService,
-        force: bool = Parameter(default=False, description="also delete the dataset's clips"),
+        name: FromPath[str],
+        datasets: NamedDependency[DatasetService],
+        force: Annotated[bool, QueryParameter(description="also delete the dataset's clips")] = False,
     ) -> None:
         """Delete a dataset; one that holds clips needs `?force=true`."""
         await datasets.delete(name, force=force)
 
     @get("/{name:str}/metrics")
-    async def dataset_metrics(self, name: str, datasets: DatasetService) -> DatasetMetrics:
+    async def dataset_metrics(self, name: FromPath[str], datasets: NamedDependency[DatasetService]) -> DatasetMetrics:
         """Clip counts and total seconds by label and by speaker."""
         return await datasets.metrics(name)

@@ -119,9 +119,7 @@ class DatasetService:
                 seconds=round(sum(s.seconds for s in labels.values()), 3),
                 by_label=labels,
             )
-            for speaker, labels in sorted(
-                by_speaker.items(), key=lambda item: (item[0] is None, item[0] or "")
-            )
+            for speaker, labels in sorted(by_speaker.items(), key=lambda item: (item[0] is None, item[0] or ""))
         ]
         counts = {label: stats.clips for label, stats in by_label.items()}
         return schemas.DatasetMetrics(
@@ -133,9 +131,7 @@ class DatasetService:
             training=self._readiness(counts),
         )
 
-    async def _label_stats(
-        self, dataset_ids: list[uuid.UUID]
-    ) -> dict[uuid.UUID, dict[str, tuple[int, float]]]:
+    async def _label_stats(self, dataset_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, tuple[int, float]]]:
         if not dataset_ids:
             return {}
         rows = await self.session.execute(

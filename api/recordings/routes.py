@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import File
 
 from api.errors import InvalidInput, UnsupportedMediaType
@@ -22,7 +25,9 @@ class RecordingController(Controller):
     tags = ["recordings"]
 
     @post("/", status_code=201)
-    async def upload(self, name: str, request: Request, recordings: RecordingService) -> ClipsAdded:
+    async def upload(
+        self, name: FromPath[str], request: Request, recordings: NamedDependency[RecordingService]
+    ) -> ClipsAdded:
         """Store one or many files (multipart) with one `label` and optional `speaker`, `notes`, `source`."""
         media_type, _ = request.content_type
         if media_type != "multipart/form-data":
@@ -40,9 +45,7 @@ class RecordingController(Controller):
                 uploads.append(Upload(filename=value.filename, data=await value.read()))
             elif key in TEXT_FIELDS:
                 if key in fields:
-                    raise InvalidInput(
-                        f"form field `{key}` is given twice; send it once for the whole upload"
-                    )
+                    raise InvalidInput(f"form field `{key}` is given twice; send it once for the whole upload")
                 fields[key] = value
         clips = await recordings.add(
             name,
@@ -57,13 +60,13 @@ class RecordingController(Controller):
     @get("/")
     async def list_recordings(
         self,
-        name: str,
-        recordings: RecordingService,
-        label: str | None = None,
-        speaker: str | None = None,
-        deleted: str = Parameter(default="false", description="false (default), true or all"),
-        limit: int = Parameter(default=50, description="page size, 1-500"),
-        offset: int = Parameter(default=0, description="clips to skip"),
+        name: FromPath[str],
+        recordings: NamedDependency[RecordingService],
+        label: FromQuery[str | None] = None,
+        speaker: FromQuery[str | None] = None,
+        deleted: Annotated[str, QueryParameter(description="false (default), true or all")] = "false",
+        limit: Annotated[int, QueryParameter(description="page size, 1-500")] = 50,
+        offset: Annotated[int, QueryParameter(description="clips to skip")] = 0,
     ) -> ClipPage:
         """A page of clips, oldest first, filtered by label, speaker and deleted state."""
         return await recordings.list(
@@ -71,31 +74,41 @@ class RecordingController(Controller):
         )
 
     @get("/{clip_id:str}")
-    async def get_recording(self, name: str, clip_id: str, recordings: RecordingService) -> Clip:
+    async def get_recording(
+        self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
+    ) -> Clip:
         """One clip."""
         return await recordings.read(name, parse_clip_id(clip_id))
 
     @get("/{clip_id:str}/audio", media_type="audio/wav")
-    async def get_audio(self, name: str, clip_id: str, recordings: RecordingService) -> File:
+    async def get_audio(
+        self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
+    ) -> File:
         """The clip's stored audio: 16 kHz mono PCM16 WAV."""
         path = await recordings.audio_path(name, parse_clip_id(clip_id))
-        return File(
-            path=path, filename=f"{clip_id}.wav", media_type="audio/wav", content_disposition_type="inline"
-        )
+        return File(path=path, filename=f"{clip_id}.wav", media_type="audio/wav", content_disposition_type="inline")
 
     @patch("/{clip_id:str}")
     async def update_recording(
-        self, name: str, clip_id: str, data: ClipUpdate, recordings: RecordingService
+        self,
+        name: FromPath[str],
+        clip_id: FromPath[str],
+        data: JSONBody[ClipUpdate],
+        recordings: NamedDependency[RecordingService],
     ) -> Clip:
         """Change label, speaker or notes."""
         return await recordings.update(name, parse_clip_id(clip_id), data)
 
     @delete("/{clip_id:str}", status_code=200)
-    async def delete_recording(self, name: str, clip_id: str, recordings: RecordingService) -> Clip:
+    async def delete_recording(
+        self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
+    ) -> Clip:
         """Soft-delete: the clip moves to the trash and can be restored."""
         return await recordings.delete(name, parse_clip_id(clip_id))
 
     @post("/{clip_id:str}/restore", status_code=200)
-    async def restore_recording(self, name: str, clip_id: str, recordings: RecordingService) -> Clip:
+    async def restore_recording(
+        self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
+    ) -> Clip:
         """Bring a soft-deleted clip back."""
         return await recordings.restore(name, parse_clip_id(clip_id))

@@ -114,9 +114,7 @@ class RecordingService:
         except IntegrityError:
             await self.session.rollback()
             _remove_all(paths)
-            raise Conflict(
-                "a clip with the same audio was stored at the same moment; list the dataset"
-            ) from None
+            raise Conflict("a clip with the same audio was stored at the same moment; list the dataset") from None
         except BaseException:
             await self.session.rollback()
             _remove_all(paths)
@@ -143,11 +141,7 @@ class RecordingService:
             conditions.append(Clip.deleted_at.is_not(None))
         total = await self.session.scalar(select(func.count()).select_from(Clip).where(*conditions))
         rows = await self.session.scalars(
-            select(Clip)
-            .where(*conditions)
-            .order_by(Clip.created_at, Clip.id)
-            .limit(query.limit)
-            .offset(query.offset)
+            select(Clip).where(*conditions).order_by(Clip.created_at, Clip.id).limit(query.limit).offset(query.offset)
         )
         return schemas.ClipPage(
             items=[self._to_schema(c, dataset.name) for c in rows],
@@ -219,9 +213,7 @@ class RecordingService:
 
     async def _get(self, dataset_name: str, clip_id: uuid.UUID) -> tuple[Dataset, Clip]:
         dataset = await self.datasets.get(dataset_name)
-        clip = await self.session.scalar(
-            select(Clip).where(Clip.id == clip_id, Clip.dataset_id == dataset.id)
-        )
+        clip = await self.session.scalar(select(Clip).where(Clip.id == clip_id, Clip.dataset_id == dataset.id))
         if clip is None:
             raise NotFound(f"clip {clip_id} is not in dataset {dataset_name!r}")
         return dataset, clip
