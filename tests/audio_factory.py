@@ -18,7 +18,7 @@ def tone(
     seed: int = 0,
 ) -> np.ndarray:
     """A sine with a little seeded noise, so that every seed gives different (non-duplicate) audio."""
-    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
     rng = np.random.default_rng(seed)
     signal = amplitude * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)
     return np.repeat(signal[:, None], channels, axis=1).astype(np.float32)
