@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     """When set, every endpoint but `/health` and the schema needs `Authorization: Bearer <token>`."""
 
     max_upload_mb: float = Field(default=50.0, gt=0)
-    """Largest request body accepted by upload endpoints, in MiB; larger bodies get 413."""
+    """Largest request body accepted, in MiB (uploads are the large ones); larger bodies get 413."""
 
     min_clip_seconds: float = Field(default=0.2, gt=0)
     """Shortest clip accepted, in seconds; shorter clips get 422."""
@@ -99,3 +99,7 @@ def settings_table() -> str:
         shown = "(unset)" if default is None else f"`{default}`"
         rows.append(f"| `WAKE_TRAINING_{name.upper()}` | {shown} | {field.description} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

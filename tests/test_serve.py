@@ -1,0 +1,155 @@
+"""The `wake-training` command as a user runs it: serve with the embedded default, and survive a kill."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.audio_factory import wav_bytes
+
+CLI = str(Path(sys.executable).parent / "wake-training")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A `wake-training serve` subprocess on a free port."""
+
+    def __init__(self, env: dict[str, str], log: Path, cwd: Path | None = None) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [CLI, "serve", "--port", str(self.port)], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited with {self.process.returncode}: {log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"serve did not answer /health within 60 s: {log.read_text()}")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _clean_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAKE_TRAINING_")}
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def server_env(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    env = _clean_env(WAKE_TRAINING_DATA_DIR=str(tmp_path / "volume"))
+    if backend == "postgres":
+        url = request.getfixturevalue("make_postgres_database")()
+        env["WAKE_TRAINING_DATABASE_URL"] = url
+        subprocess.run([CLI, "migrate"], env=env, check=True, capture_output=True)
+    return env
+
+
+def test_serve_with_no_settings_answers_health_with_sqlite_under_the_data_dir(tmp_path: Path) -> None:
+    # The README's first command, minus the install: nothing configured but where the data goes.
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    server = Server(_clean_env(), tmp_path / "serve.log", cwd=checkout)
+    try:
+        health = httpx.get(f"{server.url}/health").json()
+    finally:
+        server.stop()
+    assert health["status"] == "ok"
+    assert health["database"] == "sqlite"
+    assert health["mode"] == "embedded"
+    assert (checkout / "data" / "wake-training" / "wake-training.db").is_file()
+
+
+def _hammer(url: str, stop: threading.Event, worker: int) -> None:
+    """Upload clips and soft-delete some of them until told to stop or the server dies."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        n = 0
+        while not stop.is_set():
+            files = [
+                ("files", (f"w{worker}-{n}-{k}.wav", wav_bytes(seed=worker * 100_000 + n * 10 + k))) for k in range(3)
+            ]
+            try:
+                response = http.post("/datasets/kitchen/recordings", files=files, data={"label": "positive"})
+                if response.status_code == 201 and n % 2 == 0:
+                    http.delete(f"/datasets/kitchen/recordings/{response.json()['clips'][0]['id']}")
+            except httpx.HTTPError:
+                return
+            n += 1
+
+
+def _all_clips(url: str) -> list[dict[str, Any]]:
+    clips: list[dict[str, Any]] = []
+    while True:
+        page = httpx.get(
+            f"{url}/datasets/kitchen/recordings", params={"deleted": "all", "limit": 500, "offset": len(clips)}
+        ).json()
+        clips += page["items"]
+        if len(clips) >= page["total"]:
+            return clips
+
+
+@pytest.mark.integration
+def test_sigkill_mid_upload_leaves_rows_and_files_in_step(server_env: dict[str, str], tmp_path: Path) -> None:
+    volume = Path(server_env["WAKE_TRAINING_DATA_DIR"])
+    server = Server(server_env, tmp_path / "serve.log")
+    httpx.post(f"{server.url}/datasets", json={"name": "kitchen"}).raise_for_status()
+    stop = threading.Event()
+    workers = [threading.Thread(target=_hammer, args=(server.url, stop, i)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    time.sleep(2.5)
+    server.kill()
+    stop.set()
+    for worker in workers:
+        worker.join(30)
+
+    subprocess.run([CLI, "reconcile", "--grace", "0"], env=server_env, check=True, capture_output=True)
+    server = Server(server_env, tmp_path / "serve.log")
+    try:
+        clips = _all_clips(server.url)
+    finally:
+        server.stop()
+
+    assert len(clips) > 0
+    expected = {f"{'trash' if clip['deleted'] else 'clips'}/{clip['id']}.wav": clip["sha256"] for clip in clips}
+    dataset = volume / "datasets" / "kitchen"
+    on_disk = {
+        path.relative_to(dataset).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in dataset.rglob("*")
+        if path.is_file()
+    }
+    assert on_disk == expected
