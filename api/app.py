@@ -36,8 +36,14 @@ def _service_error(_: Request, exc: ServiceError) -> Response:
 
 def _validation_error(_: Request, exc: ValidationException) -> Response:
     # Values that parse but make no sense are 422 everywhere in this API, ours and Litestar's alike.
-    extra = {"errors": exc.extra} if exc.extra else {}
-    return Response(_error_body(422, exc.detail, **extra), status_code=422)
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    reasons = [
+        f"{e.get('key') or e.get('source') or 'request'}: {e['message']}"
+        for e in errors
+        if isinstance(e, dict) and e.get("message")
+    ]
+    detail = f"invalid request: {'; '.join(reasons)}" if reasons else exc.detail
+    return Response(_error_body(422, detail, **({"errors": errors} if errors else {})), status_code=422)
 
 
 def _too_large(request: Request, _: RequestEntityTooLarge) -> Response:

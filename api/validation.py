@@ -41,9 +41,14 @@ def require_source(source: str) -> str:
     return source
 
 
-def clean_text(text: str | None) -> str | None:
-    """Strip surrounding white space; an empty string becomes None."""
+def clean_text(text: str | None, field: str, max_length: int) -> str | None:
+    """Strip surrounding white space (empty becomes None) and refuse NUL bytes or over-long text."""
     if text is None:
         return None
+    if "\x00" in text:
+        # Postgres text cannot hold NUL; refusing it everywhere keeps SQLite and Postgres alike.
+        raise InvalidInput(f"{field} contains a NUL character; send plain text")
     text = text.strip()
+    if len(text) > max_length:
+        raise InvalidInput(f"{field} is {len(text)} characters; use at most {max_length}")
     return text or None

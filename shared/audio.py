@@ -117,8 +117,10 @@ def normalize_clip(data: bytes, *, min_seconds: float, max_seconds: float) -> No
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, struct.error) as exc:
+        # libsndfile's message names the in-memory buffer; only its last part is the reason.
+        reason = str(exc).rsplit(": ", 1)[-1].strip().rstrip(".")
         raise DamagedAudio(
-            f"the {container} file could not be decoded ({exc}); it may be truncated or corrupt"
+            f"the {container} file could not be decoded ({reason}); it may be truncated or corrupt"
         ) from exc
 
     if samples.shape[0] < frames:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+import anyio.to_thread
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,8 @@ from shared.settings import Settings
 from shared.storage import Storage, remove_tree
 
 NEGATIVE_LABELS = ("negative", "noise")
+MAX_DESCRIPTION_LENGTH = 2000
+MAX_WAKE_PHRASE_LENGTH = 200
 
 
 class DatasetService:
@@ -53,11 +56,11 @@ class DatasetService:
         if await self.session.scalar(select(Dataset.id).where(Dataset.name == data.name)) is not None:
             raise Conflict(f"dataset {data.name!r} already exists; choose another name or use it")
         # Files left by a dataset of this name whose deletion was cut short have no rows: drop them.
-        remove_tree(self.storage.dataset_dir(data.name))
+        await anyio.to_thread.run_sync(remove_tree, self.storage.dataset_dir(data.name))
         dataset = Dataset(
             name=data.name,
-            description=clean_text(data.description),
-            wake_phrase=clean_text(data.wake_phrase),
+            description=clean_text(data.description, "description", MAX_DESCRIPTION_LENGTH),
+            wake_phrase=clean_text(data.wake_phrase, "wake_phrase", MAX_WAKE_PHRASE_LENGTH),
         )
         self.session.add(dataset)
         try:
@@ -83,7 +86,7 @@ class DatasetService:
         await self.session.execute(delete(Dataset).where(Dataset.id == dataset.id))
         await self.session.commit()
         # The rows are gone first: a crash here leaves only files without rows, which reconcile removes.
-        remove_tree(self.storage.dataset_dir(name))
+        await anyio.to_thread.run_sync(remove_tree, self.storage.dataset_dir(name))
 
     async def metrics(self, name: str) -> schemas.DatasetMetrics:
         """Counts and seconds of active clips in total, by label and by speaker, plus the trash."""

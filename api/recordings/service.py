@@ -31,6 +31,7 @@ from shared.storage import Storage, atomic_write, durable_move
 MAX_SPEAKER_LENGTH = 128
 MAX_NOTES_LENGTH = 2000
 DELETED_FILTERS = ("false", "true", "all")
+MAX_OFFSET = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class RecordingService:
             raise InvalidInput("the `label` form field is missing; use one of: positive, negative, noise")
         require_label(label)
         require_source(source)
-        speaker, notes = _check_speaker(clean_text(speaker)), _check_notes(clean_text(notes))
+        speaker = clean_text(speaker, "speaker", MAX_SPEAKER_LENGTH)
+        notes = clean_text(notes, "notes", MAX_NOTES_LENGTH)
 
         # Decoding and resampling are CPU work: keep them off the event loop.
         normalized = await anyio.to_thread.run_sync(self._normalize_all, uploads)
@@ -128,13 +130,13 @@ class RecordingService:
             raise InvalidInput(f"deleted must be one of: {', '.join(DELETED_FILTERS)}")
         if not 1 <= query.limit <= 500:
             raise InvalidInput("limit must be between 1 and 500")
-        if query.offset < 0:
-            raise InvalidInput("offset must be 0 or more")
+        if not 0 <= query.offset <= MAX_OFFSET:
+            raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}")
         conditions = [Clip.dataset_id == dataset.id]
         if query.label is not None:
             conditions.append(Clip.label == require_label(query.label))
         if query.speaker is not None:
-            conditions.append(Clip.speaker == query.speaker)
+            conditions.append(Clip.speaker == clean_text(query.speaker, "speaker", MAX_SPEAKER_LENGTH))
         if query.deleted == "false":
             conditions.append(Clip.deleted_at.is_(None))
         elif query.deleted == "true":
@@ -171,9 +173,9 @@ class RecordingService:
         if isinstance(data.label, str):
             clip.label = require_label(data.label)
         if data.speaker is not UNSET:
-            clip.speaker = clean_text(data.speaker)
+            clip.speaker = clean_text(data.speaker, "speaker", MAX_SPEAKER_LENGTH)
         if data.notes is not UNSET:
-            clip.notes = clean_text(data.notes)
+            clip.notes = clean_text(data.notes, "notes", MAX_NOTES_LENGTH)
         clip.updated_at = utcnow()
         await self.session.commit()
         return self._to_schema(clip, dataset.name)
@@ -203,7 +205,7 @@ class RecordingService:
         await self.session.flush()
         # The move comes before the commit: if the commit fails we move back; if the process dies
         # in between, reconcile moves the file to where the (uncommitted, so unchanged) row says.
-        durable_move(src, dst)
+        await anyio.to_thread.run_sync(durable_move, src, dst)
         try:
             await self.session.commit()
         except BaseException:
@@ -302,18 +304,6 @@ def _filename(name: str | None) -> str | None:
         return None
     # Keep only the base name: browsers and scripts sometimes send a client-side path.
     return name.replace("\\", "/").rsplit("/", 1)[-1][:255] or None
-
-
-def _check_speaker(speaker: str | None) -> str | None:
-    if speaker is not None and len(speaker) > MAX_SPEAKER_LENGTH:
-        raise InvalidInput(f"speaker is {len(speaker)} characters; use at most {MAX_SPEAKER_LENGTH}")
-    return speaker
-
-
-def _check_notes(notes: str | None) -> str | None:
-    if notes is not None and len(notes) > MAX_NOTES_LENGTH:
-        raise InvalidInput(f"notes are {len(notes)} characters; use at most {MAX_NOTES_LENGTH}")
-    return notes
 
 
 def _write_all(paths: list[Path], blobs: list[bytes]) -> None:
