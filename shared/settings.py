@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     min_negative_clips: int = Field(default=10, ge=1)
     """Active negative plus noise clips a dataset needs before it can be trained."""
 
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Workers and the API may start in different folders; they must agree on one volume.
+        return value.expanduser().resolve()
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -75,7 +81,7 @@ class Settings(BaseSettings):
         """The configured database URL, or the embedded SQLite file under the data dir."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'wake-training.db').resolve()}"
+        return f"sqlite:///{self.data_dir / 'wake-training.db'}"
 
     @property
     def embedded(self) -> bool:
@@ -94,6 +100,8 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
+        if isinstance(default, Path):
+            default = default.as_posix()
         if isinstance(default, list):
             default = ",".join(default)
         shown = "(unset)" if default is None else f"`{default}`"
