@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from shared.storage import ReconcileReport
 
 
 @click.group()
@@ -61,15 +66,7 @@ def _migrate(url: str) -> None:
     migrations.upgrade(url)
 
 
-def _reconcile(*, grace_s: float):
-    from shared.db.session import create_sync_db_engine, sync_session_factory
-    from shared.reconcile import reconcile_volume
-    from shared.storage import Storage
+def _reconcile(*, grace_s: float) -> ReconcileReport:
+    from shared.reconcile import reconcile_configured_volume
 
-    settings = get_settings()
-    engine = create_sync_db_engine(settings.resolved_database_url)
-    try:
-        with sync_session_factory(engine)() as session:
-            return reconcile_volume(session, Storage(settings.data_dir), grace_s=grace_s)
-    finally:
-        engine.dispose()
+    return reconcile_configured_volume(get_settings(), grace_s=grace_s)

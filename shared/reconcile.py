@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.db.models import Clip, Dataset
+from shared.db.session import create_sync_db_engine, sync_session_factory
+from shared.settings import Settings
 from shared.storage import ReconcileReport, Storage, reconcile_dataset, remove_tree
 
 # Another process may be between its file write and its commit right now; leave recent files alone.
@@ -42,3 +44,13 @@ def reconcile_volume(session: Session, storage: Storage, *, grace_s: float = DEF
         for field in ("removed_orphans", "moved_to_trash", "moved_to_clips", "missing_files"):
             setattr(total, field, getattr(total, field) + getattr(report, field))
     return total
+
+
+def reconcile_configured_volume(settings: Settings, *, grace_s: float = DEFAULT_GRACE_S) -> ReconcileReport:
+    """Reconcile the volume of `settings` against its database, with an engine of its own."""
+    engine = create_sync_db_engine(settings.resolved_database_url)
+    try:
+        with sync_session_factory(engine)() as session:
+            return reconcile_volume(session, Storage(settings.data_dir), grace_s=grace_s)
+    finally:
+        engine.dispose()

@@ -12,9 +12,9 @@ from sqlalchemy import update
 
 from shared.db.models import Clip
 from shared.db.session import create_sync_db_engine, sync_session_factory
-from shared.reconcile import reconcile_volume
+from shared.reconcile import reconcile_configured_volume
 from shared.settings import Settings
-from shared.storage import Storage, atomic_write
+from shared.storage import ReconcileReport, Storage, atomic_write
 from tests.audio_factory import wav_bytes
 from tests.conftest import add_clips, create_dataset
 
@@ -43,13 +43,8 @@ def test_atomic_write_that_fails_midway_keeps_the_old_file(tmp_path: Path, monke
     assert [p.name for p in tmp_path.iterdir()] == ["clip.wav"]
 
 
-def _reconcile(settings: Settings, grace_s: float = 0):
-    engine = create_sync_db_engine(settings.resolved_database_url)
-    try:
-        with sync_session_factory(engine)() as session:
-            return reconcile_volume(session, Storage(settings.data_dir), grace_s=grace_s)
-    finally:
-        engine.dispose()
+def _reconcile(settings: Settings, grace_s: float = 0) -> ReconcileReport:
+    return reconcile_configured_volume(settings, grace_s=grace_s)
 
 
 def test_reconcile_makes_files_follow_the_rows(client: TestClient, settings: Settings) -> None:
