@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from litestar import Litestar, Request, Response
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -19,9 +22,15 @@ from api import deps
 from api.auth import token_guard
 from api.datasets.routes import DatasetController
 from api.errors import ServiceError
+from api.events.relay import EventRelay
+from api.events.routes import all_events, events_socket, job_events
+from api.jobs.dispatch import CeleryDispatcher, EmbeddedDispatcher
+from api.jobs.reaper import requeue_waiting, run_reaper
+from api.jobs.routes import JobController, train
 from api.recordings.routes import RecordingController
 from api.system.routes import health
 from shared.db.session import async_session_factory, create_async_db_engine
+from shared.events import MemoryBus, event_channel
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
 
@@ -67,17 +76,54 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        state = app.state
         storage.ensure()
         engine = create_async_db_engine(settings.resolved_database_url)
-        app.state.engine = engine
-        app.state.session_factory = async_session_factory(engine)
+        state.engine = engine
+        state.session_factory = async_session_factory(engine)
+        bus = MemoryBus() if settings.embedded else None
+        state.relay = EventRelay(
+            state.session_factory,
+            bus=bus,
+            redis_url=settings.broker_url,
+            channel=event_channel(settings.resolved_database_url),
+        )
+        await state.relay.start()
+        embedded_worker = None
+        if bus is not None:
+            from worker.embedded import EmbeddedWorker
+
+            embedded_worker = EmbeddedWorker(settings, bus)
+            embedded_worker.start()
+            state.dispatcher = EmbeddedDispatcher(embedded_worker)
+            await requeue_waiting(state)
+        else:
+            state.dispatcher = CeleryDispatcher(settings)
+        reaper = asyncio.create_task(run_reaper(state), name="job-reaper")
         try:
             yield
         finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            if embedded_worker is not None:
+                await anyio.to_thread.run_sync(embedded_worker.stop)
+            else:
+                state.dispatcher.close()
+            await state.relay.stop()
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[health, DatasetController, RecordingController],
+        route_handlers=[
+            health,
+            DatasetController,
+            RecordingController,
+            train,
+            JobController,
+            all_events,
+            job_events,
+            events_socket,
+        ],
         lifespan=[lifespan],
         state=State({"settings": settings, "storage": storage}),
         dependencies={
@@ -86,6 +132,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "storage": Provide(deps.provide_storage, sync_to_thread=False),
             "datasets": Provide(deps.provide_dataset_service, sync_to_thread=False),
             "recordings": Provide(deps.provide_recording_service, sync_to_thread=False),
+            "events": Provide(deps.provide_event_recorder, sync_to_thread=False),
+            "jobs": Provide(deps.provide_job_service, sync_to_thread=False),
         },
         guards=[token_guard],
         cors_config=CORSConfig(

@@ -40,6 +40,34 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 @main.command()
+@click.option("--concurrency", "-c", default=1, show_default=True, help="Jobs at once (one per GPU).")
+@click.option("--queues", "-Q", default="training", show_default=True, help="Queues to consume, comma separated.")
+@click.option("--hostname", "-n", default=None, help="Worker name (default: worker-<pid>@<host>).")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def worker(concurrency: int, queues: str, hostname: str | None, loglevel: str) -> None:
+    """Run a Celery worker that trains jobs from the broker (WAKE_TRAINING_BROKER_URL)."""
+    import os
+
+    settings = get_settings()
+    if not settings.broker_url:
+        raise click.UsageError(
+            "WAKE_TRAINING_BROKER_URL is not set: a worker needs the broker (embedded mode trains inside `serve`)"
+        )
+    from worker.celery_app import app
+
+    argv = [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--queues={queues}",
+        f"--hostname={hostname or f'worker-{os.getpid()}@%h'}",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    app.worker_main(argv)
+
+
+@main.command()
 def migrate() -> None:
     """Upgrade the configured database to the newest schema."""
     _migrate(get_settings().resolved_database_url)

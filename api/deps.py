@@ -1,4 +1,4 @@
-"""Dependencies injected into route handlers: the database session and the services."""
+"""Dependencies injected into route handlers: the database session, the event recorder and the services."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets.service import DatasetService
+from api.events.recorder import EventRecorder
+from api.jobs.service import JobService
 from api.recordings.service import RecordingService
 from shared.settings import Settings
 from shared.storage import Storage
@@ -30,19 +32,37 @@ def provide_storage(state: State) -> Storage:
     return state.storage
 
 
+def provide_event_recorder(db_session: NamedDependency[AsyncSession], state: State) -> EventRecorder:
+    """Events staged in this request's transaction."""
+    return EventRecorder(db_session, state.relay)
+
+
 def provide_dataset_service(
     db_session: NamedDependency[AsyncSession],
     storage: NamedDependency[Storage],
     settings: NamedDependency[Settings],
+    events: NamedDependency[EventRecorder],
 ) -> DatasetService:
     """Dataset operations for this request."""
-    return DatasetService(db_session, storage, settings)
+    return DatasetService(db_session, storage, settings, events)
 
 
 def provide_recording_service(
     db_session: NamedDependency[AsyncSession],
     storage: NamedDependency[Storage],
     settings: NamedDependency[Settings],
+    events: NamedDependency[EventRecorder],
 ) -> RecordingService:
     """Clip operations for this request."""
-    return RecordingService(db_session, storage, settings)
+    return RecordingService(db_session, storage, settings, events)
+
+
+def provide_job_service(
+    db_session: NamedDependency[AsyncSession],
+    storage: NamedDependency[Storage],
+    settings: NamedDependency[Settings],
+    events: NamedDependency[EventRecorder],
+    state: State,
+) -> JobService:
+    """Job operations for this request."""
+    return JobService(db_session, storage, settings, events, state.dispatcher)

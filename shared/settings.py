@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     min_negative_clips: int = Field(default=10, ge=1)
     """Active negative plus noise clips a dataset needs before it can be trained."""
 
+    reaper_interval_s: float = Field(default=15.0, gt=0)
+    """How often the API looks for running jobs whose worker stopped sending heartbeats."""
+
+    heartbeat_timeout_s: float = Field(default=60.0, gt=0)
+    """A running job with no worker heartbeat for this long is retried or failed."""
+
+    max_attempts: int = Field(default=3, ge=1)
+    """How many times a job is started before a lost worker marks it failed."""
+
+    job_time_limit_s: float = Field(default=6 * 3600.0, gt=0)
+    """Hard time limit of one training job; the broker's visibility timeout is set above it."""
+
+    worker_threads: int = Field(default=0, ge=0)
+    """Torch intra-op threads per worker process; 0 means the machine's cores divided by the concurrency."""
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

@@ -6,14 +6,16 @@ import uuid
 from collections import defaultdict
 
 import anyio.to_thread
+from msgspec import to_builtins
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets import schemas
 from api.errors import Conflict, NotFound
+from api.events.recorder import EventRecorder
 from api.validation import check_dataset_name, clean_text
-from shared.db.models import LABELS, Clip, Dataset
+from shared.db.models import LABELS, Clip, Dataset, Job
 from shared.settings import Settings
 from shared.storage import Storage, remove_tree
 
@@ -25,10 +27,11 @@ MAX_WAKE_PHRASE_LENGTH = 200
 class DatasetService:
     """Dataset operations over one database session and the data volume."""
 
-    def __init__(self, session: AsyncSession, storage: Storage, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, storage: Storage, settings: Settings, events: EventRecorder) -> None:
         self.session = session
         self.storage = storage
         self.settings = settings
+        self.events = events
 
     async def get(self, name: str) -> Dataset:
         """The dataset called `name`, or NotFound."""
@@ -64,12 +67,17 @@ class DatasetService:
         )
         self.session.add(dataset)
         try:
+            await self.session.flush()
+            created = self._to_schema(dataset, {})
+            await self.events.add("dataset.created", dataset=dataset.name, payload={"dataset": to_builtins(created)})
             await self.session.commit()
         except IntegrityError:
             await self.session.rollback()
+            self.events.discard()
             raise Conflict(f"dataset {data.name!r} already exists; choose another name or use it") from None
+        await self.events.publish()
         self.storage.clips_dir(dataset.name).mkdir(parents=True, exist_ok=True)
-        return self._to_schema(dataset, {})
+        return created
 
     async def delete(self, name: str, *, force: bool) -> None:
         """Delete a dataset and its clips; a dataset that holds clips needs `force`."""
@@ -82,9 +90,18 @@ class DatasetService:
                 f"dataset {name!r} holds {clip_count} clips (trash included); "
                 "delete it with ?force=true to remove them too"
             )
+        active_jobs = await self.session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.dataset_id == dataset.id, Job.status.in_(("queued", "running")))
+        )
+        if active_jobs:
+            raise Conflict(f"dataset {name!r} has {active_jobs} queued or running training jobs; cancel them first")
         await self.session.execute(delete(Clip).where(Clip.dataset_id == dataset.id))
         await self.session.execute(delete(Dataset).where(Dataset.id == dataset.id))
+        await self.events.add("dataset.deleted", dataset=name, payload={"clips": clip_count or 0})
         await self.session.commit()
+        await self.events.publish()
         # The rows are gone first: a crash here leaves only files without rows, which reconcile removes.
         await anyio.to_thread.run_sync(remove_tree, self.storage.dataset_dir(name))
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
+import msgspec
 from msgspec import UNSET
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets.service import DatasetService
 from api.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from api.events.recorder import EventRecorder
 from api.recordings import schemas
 from api.validation import clean_text, require_label, require_source
 from shared.audio import (
@@ -56,11 +58,12 @@ class ClipFilter:
 class RecordingService:
     """Clip operations over one database session and the data volume."""
 
-    def __init__(self, session: AsyncSession, storage: Storage, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, storage: Storage, settings: Settings, events: EventRecorder) -> None:
         self.session = session
         self.storage = storage
         self.settings = settings
-        self.datasets = DatasetService(session, storage, settings)
+        self.events = events
+        self.datasets = DatasetService(session, storage, settings, events)
 
     async def add(
         self,
@@ -112,16 +115,23 @@ class RecordingService:
         try:
             await anyio.to_thread.run_sync(_write_all, paths, [c.wav_bytes for c in normalized])
             self.session.add_all(clips)
+            await self.session.flush()
+            added = [self._to_schema(c, dataset.name) for c in clips]
+            for clip_schema in added:
+                await self._event("dataset.clip_added", clip_schema)
             await self.session.commit()
         except IntegrityError:
             await self.session.rollback()
+            self.events.discard()
             _remove_all(paths)
             raise Conflict("a clip with the same audio was stored at the same moment; list the dataset") from None
         except BaseException:
             await self.session.rollback()
+            self.events.discard()
             _remove_all(paths)
             raise
-        return [self._to_schema(c, dataset.name) for c in clips]
+        await self.events.publish()
+        return added
 
     async def list(self, dataset_name: str, query: ClipFilter) -> schemas.ClipPage:
         """A page of a dataset's clips, oldest first."""
@@ -177,8 +187,12 @@ class RecordingService:
         if data.notes is not UNSET:
             clip.notes = clean_text(data.notes, "notes", MAX_NOTES_LENGTH)
         clip.updated_at = utcnow()
+        await self.session.flush()
+        updated = self._to_schema(clip, dataset.name)
+        await self._event("dataset.clip_updated", updated)
         await self.session.commit()
-        return self._to_schema(clip, dataset.name)
+        await self.events.publish()
+        return updated
 
     async def delete(self, dataset_name: str, clip_id: uuid.UUID) -> schemas.Clip:
         """Soft-delete a clip: its row is marked and its file moves to trash/."""
@@ -186,8 +200,7 @@ class RecordingService:
         if clip.deleted:
             raise Conflict(f"clip {clip_id} is already deleted; restore it with POST .../restore")
         clip.deleted_at = clip.updated_at = utcnow()
-        await self._move_and_commit(dataset.name, clip, to_trash=True)
-        return self._to_schema(clip, dataset.name)
+        return await self._move_and_commit(dataset.name, clip, to_trash=True)
 
     async def restore(self, dataset_name: str, clip_id: uuid.UUID) -> schemas.Clip:
         """Bring a soft-deleted clip back from trash/."""
@@ -196,13 +209,14 @@ class RecordingService:
             raise Conflict(f"clip {clip_id} is not deleted; there is nothing to restore")
         clip.deleted_at = None
         clip.updated_at = utcnow()
-        await self._move_and_commit(dataset.name, clip, to_trash=False)
-        return self._to_schema(clip, dataset.name)
+        return await self._move_and_commit(dataset.name, clip, to_trash=False)
 
-    async def _move_and_commit(self, dataset_name: str, clip: Clip, *, to_trash: bool) -> None:
+    async def _move_and_commit(self, dataset_name: str, clip: Clip, *, to_trash: bool) -> schemas.Clip:
         src = self.storage.clip_path(dataset_name, clip.id, deleted=not to_trash)
         dst = self.storage.clip_path(dataset_name, clip.id, deleted=to_trash)
         await self.session.flush()
+        changed = self._to_schema(clip, dataset_name)
+        await self._event("dataset.clip_deleted" if to_trash else "dataset.clip_restored", changed)
         # The move comes before the commit: if the commit fails we move back; if the process dies
         # in between, reconcile moves the file to where the (uncommitted, so unchanged) row says.
         await anyio.to_thread.run_sync(durable_move, src, dst)
@@ -210,8 +224,14 @@ class RecordingService:
             await self.session.commit()
         except BaseException:
             await self.session.rollback()
+            self.events.discard()
             durable_move(dst, src)
             raise
+        await self.events.publish()
+        return changed
+
+    async def _event(self, type_: str, clip: schemas.Clip) -> None:
+        await self.events.add(type_, dataset=clip.dataset, payload={"clip": msgspec.to_builtins(clip)})
 
     async def _get(self, dataset_name: str, clip_id: uuid.UUID) -> tuple[Dataset, Clip]:
         dataset = await self.datasets.get(dataset_name)

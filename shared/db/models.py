@@ -1,4 +1,4 @@
-"""Tables: datasets and their clips."""
+"""Tables: datasets and their clips, training jobs, and the event log."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -18,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shared.db.base import Base, UTCDateTime, utcnow
+from shared.db.base import Base, JSONType, UTCDateTime, utcnow
 
 LABELS = ("positive", "negative", "noise")
 SOURCES = ("upload", "recording", "synthetic")
@@ -75,3 +77,57 @@ class Clip(Base):
     def deleted(self) -> bool:
         """Whether the clip is soft-deleted (its file lies in trash/)."""
         return self.deleted_at is not None
+
+
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED_STATES = ("succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    """A training job: what it trains on (the exact clip snapshot and resolved config) and how it went."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATES!r}", name="status"),
+        Index("ix_jobs_dataset_created", "dataset_id", "created_at"),
+        Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # The name is kept as well: a job's history outlives a deleted dataset.
+    dataset_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    preset: Mapped[str | None] = mapped_column(String(16))
+    config: Mapped[dict] = mapped_column(JSONType)
+    clips: Mapped[list] = mapped_column(JSONType)
+    snapshot_sha256: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_hostname: Mapped[str | None] = mapped_column(String(255))
+    progress: Mapped[dict] = mapped_column(JSONType, default=dict)
+    metrics: Mapped[dict] = mapped_column(JSONType, default=dict)
+    artifacts: Mapped[list] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """One event of the single event schema; `seq` orders them all and is the SSE event id."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_job_seq", "job_id", "seq"),
+        Index("ix_events_dataset_seq", "dataset", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    type: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    dataset: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSONType, default=dict)

@@ -39,12 +39,20 @@ def is_sqlite(url: str) -> bool:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers go on during a write; foreign keys are off by default in SQLite.
+    # The driver's own implicit BEGIN is turned off: _begin_immediate takes the write lock up front,
+    # because a read transaction that later writes fails at once ("database is locked", no busy
+    # wait) when another connection - the embedded worker - wrote in between.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_async_db_engine(url: str) -> AsyncEngine:
@@ -60,6 +68,7 @@ def create_async_db_engine(url: str) -> AsyncEngine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(async_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -69,6 +78,7 @@ def create_sync_db_engine(url: str) -> Engine:
     if is_sqlite(url):
         engine = create_engine(sync_url(url), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(sync_url(url), pool_pre_ping=True)
 

@@ -1,0 +1,1 @@
+"""Events: recording them with the change they describe, and relaying them live over SSE and WebSocket."""

@@ -1,0 +1,1 @@
+"""Training jobs: submit, list, follow, cancel, and download what they export."""

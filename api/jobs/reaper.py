@@ -1,0 +1,54 @@
+"""The reaper: a background task of the API that retries or fails jobs whose worker went silent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.events.recorder import EventRecorder
+from api.jobs.service import JobService
+
+log = logging.getLogger(__name__)
+
+
+def _service(session: AsyncSession, state: State) -> JobService:
+    return JobService(session, state.storage, state.settings, EventRecorder(session, state.relay), state.dispatcher)
+
+
+async def reap_once(state: State) -> int:
+    """One pass: requeue or fail stale running jobs; returns how many were requeued."""
+    async with state.session_factory() as session:
+        service = JobService(
+            session, state.storage, state.settings, EventRecorder(session, state.relay), state.dispatcher
+        )
+        retries = await service.reap()
+    for job_id, attempt in retries:
+        log.warning("job %s: worker lost, queued again as attempt %s", job_id, attempt)
+        await state.dispatcher.enqueue(job_id, attempt)
+    return len(retries)
+
+
+async def run_reaper(state: State) -> None:
+    """Reap every `reaper_interval_s` until cancelled."""
+    while True:
+        await asyncio.sleep(state.settings.reaper_interval_s)
+        try:
+            await reap_once(state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("reaper pass failed", exc_info=True)
+
+
+async def requeue_waiting(state: State) -> None:
+    """Hand every queued job to the embedded worker again (its queue does not survive a restart)."""
+    async with state.session_factory() as session:
+        service = JobService(
+            session, state.storage, state.settings, EventRecorder(session, state.relay), state.dispatcher
+        )
+        waiting = await service.queued_attempts()
+    for job_id, attempt in waiting:
+        await state.dispatcher.enqueue(job_id, attempt)

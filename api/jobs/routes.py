@@ -1,0 +1,72 @@
+"""HTTP routes for training jobs: submit, list, read, logs, cancel, artifacts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import File
+
+from api.jobs.schemas import Job, JobPage, LogPage, TrainRequest
+from api.jobs.service import JobService, parse_job_id
+from api.validation import check_dataset_name
+
+STATUS_HELP = "queued, running, succeeded, failed or cancelled"
+
+
+@post("/train", status_code=202, tags=["jobs"])
+async def train(data: JSONBody[TrainRequest], jobs: NamedDependency[JobService]) -> Job:
+    """Queue a training job for a dataset; 202 with the job, which runs on the next free worker."""
+    return await jobs.submit(data)
+
+
+class JobController(Controller):
+    """`/jobs`: list, read, logs, cancel, artifacts."""
+
+    path = "/jobs"
+    tags = ["jobs"]
+
+    @get("/")
+    async def list_jobs(
+        self,
+        jobs: NamedDependency[JobService],
+        dataset: FromQuery[str | None] = None,
+        status: Annotated[
+            str | None, QueryParameter(description="queued, running, succeeded, failed, cancelled")
+        ] = None,
+        limit: Annotated[int, QueryParameter(description="page size, 1-500")] = 50,
+        offset: Annotated[int, QueryParameter(description="jobs to skip")] = 0,
+    ) -> JobPage:
+        """Jobs, newest first, filtered by dataset and status."""
+        if dataset is not None:
+            check_dataset_name(dataset)
+        return await jobs.list(dataset=dataset, status=status, limit=limit, offset=offset)
+
+    @get("/{job_id:str}")
+    async def get_job(self, job_id: FromPath[str], jobs: NamedDependency[JobService]) -> Job:
+        """One job: status, progress, metrics, artifacts with download links."""
+        return await jobs.read(parse_job_id(job_id))
+
+    @get("/{job_id:str}/logs")
+    async def job_logs(
+        self,
+        job_id: FromPath[str],
+        jobs: NamedDependency[JobService],
+        after: Annotated[int, QueryParameter(description="return entries with a sequence number above this")] = 0,
+        limit: Annotated[int, QueryParameter(description="page size, 1-1000")] = 200,
+    ) -> LogPage:
+        """Structured log entries, paged by sequence number."""
+        return await jobs.logs(parse_job_id(job_id), after=after, limit=limit)
+
+    @post("/{job_id:str}/cancel", status_code=202)
+    async def cancel_job(self, job_id: FromPath[str], jobs: NamedDependency[JobService]) -> Job:
+        """Cancel: a queued job never starts; a running one stops at its next training step."""
+        return await jobs.cancel(parse_job_id(job_id))
+
+    @get("/{job_id:str}/artifacts/{name:str}")
+    async def get_artifact(self, job_id: FromPath[str], name: FromPath[str], jobs: NamedDependency[JobService]) -> File:
+        """Download one exported file of a succeeded job."""
+        path = await jobs.artifact_path(parse_job_id(job_id), name)
+        return File(path=path, filename=name)

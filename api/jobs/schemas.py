@@ -1,0 +1,77 @@
+"""Request and response bodies for training jobs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+
+class TrainRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Start training a dataset; `preset` and `config_overrides` change the defaults."""
+
+    dataset: str
+    config_overrides: dict[str, Any] | None = None
+    preset: str | None = None
+
+
+class Artifact(msgspec.Struct):
+    """One exported file of a succeeded job."""
+
+    name: str
+    size: int
+    sha256: str
+    url: str
+
+
+class Job(msgspec.Struct):
+    """A training job and how far it got."""
+
+    id: uuid.UUID
+    dataset: str
+    status: str
+    preset: str | None
+    config: dict[str, Any]
+    clip_count: int
+    snapshot_sha256: str
+    attempts: int
+    cancel_requested: bool
+    error: str | None
+    worker_hostname: str | None
+    progress: dict[str, Any]
+    metrics: dict[str, Any]
+    artifacts: list[Artifact]
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    events_url: str
+    logs_url: str
+
+
+class JobPage(msgspec.Struct):
+    """A page of jobs, newest first."""
+
+    items: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+
+class LogEntry(msgspec.Struct):
+    """One structured log line of a job."""
+
+    seq: int
+    ts: datetime
+    level: str
+    message: str
+
+
+class LogPage(msgspec.Struct):
+    """Log entries after a sequence number; pass `next_after` as `after` for the next page."""
+
+    items: list[LogEntry]
+    next_after: int

@@ -1,0 +1,317 @@
+"""What job operations mean: submit with a clip snapshot, list, read, logs, cancel, artifacts, reaping."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.datasets.service import NEGATIVE_LABELS, DatasetService
+from api.errors import Conflict, InvalidInput, NotFound, ServiceError
+from api.events.recorder import EventRecorder
+from api.jobs import schemas
+from api.jobs.dispatch import Dispatcher
+from shared.db.base import utcnow
+from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Event, Job
+from shared.settings import Settings
+from shared.storage import Storage
+from shared.training_config import ConfigError, config_to_dict, resolve_config
+
+MAX_LOG_PAGE = 1000
+
+
+class ServiceUnavailable(ServiceError):
+    """A service the request needs (the broker) does not answer."""
+
+    status_code = 503
+
+
+def parse_job_id(value: str) -> uuid.UUID:
+    """Parse a job id from a path, or raise InvalidInput naming the bad value."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(f"job id {value!r} is not a UUID; use the `id` returned by POST /train") from None
+
+
+class JobService:
+    """Job operations over one database session."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        storage: Storage,
+        settings: Settings,
+        events: EventRecorder,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self.session = session
+        self.storage = storage
+        self.settings = settings
+        self.events = events
+        self.dispatcher = dispatcher
+        self.datasets = DatasetService(session, storage, settings, events)
+
+    async def submit(self, request: schemas.TrainRequest) -> schemas.Job:
+        """Record a queued job with the exact clips and resolved config, then hand it to a worker."""
+        dataset = await self.datasets.get(request.dataset)
+        try:
+            config = resolve_config(request.preset, request.config_overrides)
+        except ConfigError as exc:
+            raise InvalidInput(str(exc)) from None
+        rows = (
+            await self.session.execute(
+                select(Clip.id, Clip.sha256, Clip.label, Clip.speaker)
+                .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None))
+                .order_by(Clip.created_at, Clip.id)
+            )
+        ).all()
+        snapshot = [{"id": str(i), "sha256": s, "label": label, "speaker": sp} for i, s, label, sp in rows]
+        positives = sum(1 for c in snapshot if c["label"] == "positive")
+        negatives = sum(1 for c in snapshot if c["label"] in NEGATIVE_LABELS)
+        need_pos, need_neg = self.settings.min_positive_clips, self.settings.min_negative_clips
+        if positives < need_pos or negatives < need_neg:
+            raise InvalidInput(
+                f"dataset {dataset.name!r} has {positives} positive and {negatives} negative+noise clips; "
+                f"training needs at least {need_pos} positive and {need_neg} negative+noise clips",
+                positive_clips=positives,
+                negative_clips=negatives,
+                min_positive_clips=need_pos,
+                min_negative_clips=need_neg,
+            )
+        config_dict = config_to_dict(config)
+        job = Job(
+            id=uuid.uuid4(),
+            dataset_id=dataset.id,
+            dataset_name=dataset.name,
+            status="queued",
+            preset=config.preset,
+            config=config_dict,
+            clips=snapshot,
+            snapshot_sha256=hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest(),
+            attempts=1,
+        )
+        self.session.add(job)
+        await self.session.flush()
+        await self.events.add(
+            "job.queued",
+            job_id=job.id,
+            dataset=dataset.name,
+            payload={"status": "queued", "config": config_dict, "clip_count": len(snapshot)},
+        )
+        await self.session.commit()
+        await self.events.publish()
+        try:
+            await self.dispatcher.enqueue(job.id, job.attempts)
+        except Exception as exc:
+            await self._finish(job, "failed", error=f"could not queue the job: {exc}")
+            raise ServiceUnavailable(
+                f"the job queue (broker) did not accept the job: {exc}; job {job.id} is marked failed, "
+                "check WAKE_TRAINING_BROKER_URL and try again",
+                job_id=str(job.id),
+            ) from None
+        return self.to_schema(job)
+
+    async def list(self, *, dataset: str | None, status: str | None, limit: int, offset: int) -> schemas.JobPage:
+        """Jobs newest first, filtered by dataset and status."""
+        if status is not None and status not in JOB_STATES:
+            raise InvalidInput(f"unknown status {status!r}; use one of: {', '.join(JOB_STATES)}")
+        if not 1 <= limit <= 500:
+            raise InvalidInput("limit must be between 1 and 500")
+        if not 0 <= offset <= 2**31 - 1:
+            raise InvalidInput(f"offset must be between 0 and {2**31 - 1}")
+        conditions = []
+        if dataset is not None:
+            conditions.append(Job.dataset_name == dataset)
+        if status is not None:
+            conditions.append(Job.status == status)
+        total = await self.session.scalar(select(func.count()).select_from(Job).where(*conditions))
+        jobs = await self.session.scalars(
+            select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+        )
+        return schemas.JobPage(items=[self.to_schema(j) for j in jobs], total=total or 0, limit=limit, offset=offset)
+
+    async def get(self, job_id: uuid.UUID) -> Job:
+        """The job, or NotFound."""
+        job = await self.session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist; list jobs with GET /jobs")
+        return job
+
+    async def read(self, job_id: uuid.UUID) -> schemas.Job:
+        """One job."""
+        return self.to_schema(await self.get(job_id))
+
+    async def logs(self, job_id: uuid.UUID, *, after: int, limit: int) -> schemas.LogPage:
+        """The job's log entries with a sequence number above `after`."""
+        await self.get(job_id)
+        if not 1 <= limit <= MAX_LOG_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LOG_PAGE}")
+        if not 0 <= after <= 2**62:
+            raise InvalidInput("after must be a sequence number (0 or more)")
+        rows = (
+            await self.session.scalars(
+                select(Event)
+                .where(Event.job_id == job_id, Event.type == "job.log", Event.seq > after)
+                .order_by(Event.seq)
+                .limit(limit)
+            )
+        ).all()
+        items = [
+            schemas.LogEntry(
+                seq=r.seq, ts=r.ts, level=str(r.payload.get("level", "info")), message=str(r.payload.get("message", ""))
+            )
+            for r in rows
+        ]
+        return schemas.LogPage(items=items, next_after=items[-1].seq if items else after)
+
+    async def cancel(self, job_id: uuid.UUID) -> schemas.Job:
+        """A queued job is cancelled at once; a running one is asked to stop at its next training step."""
+        job = await self.get(job_id)
+        if job.status in FINISHED_STATES:
+            raise Conflict(f"job {job_id} already {job.status}; there is nothing to cancel")
+        if job.status == "queued":
+            cancelled = await self._finish(job, "cancelled", expect_status="queued")
+            if cancelled:
+                return self.to_schema(job)
+            await self.session.refresh(job)
+            if job.status in FINISHED_STATES:
+                return self.to_schema(job)
+        await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running")
+            .values(cancel_requested=True, updated_at=utcnow())
+        )
+        await self.events.add(
+            "job.cancel_requested", job_id=job.id, dataset=job.dataset_name, payload={"status": job.status}
+        )
+        await self.session.commit()
+        await self.events.publish()
+        await self.session.refresh(job)
+        return self.to_schema(job)
+
+    async def artifact_path(self, job_id: uuid.UUID, name: str) -> Path:
+        """The file of one listed artifact of a succeeded job."""
+        job = await self.get(job_id)
+        if job.status != "succeeded":
+            raise NotFound(f"job {job_id} is {job.status}; artifacts exist once it has succeeded")
+        if name not in {a["name"] for a in job.artifacts}:
+            listed = ", ".join(a["name"] for a in job.artifacts)
+            raise NotFound(f"job {job_id} has no artifact {name!r}; it has: {listed}")
+        path = self.storage.job_export_dir(job_id) / name
+        if not path.is_file():
+            raise NotFound(f"artifact {name!r} of job {job_id} is missing on the data volume")
+        return path
+
+    async def reap(self) -> list[tuple[uuid.UUID, int]]:
+        """Retry or fail running jobs whose worker stopped sending heartbeats; returns attempts to enqueue."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.heartbeat_timeout_s)
+        stale = (
+            await self.session.scalars(
+                select(Job).where(
+                    Job.status == "running",
+                    or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None)),
+                )
+            )
+        ).all()
+        retries = []
+        for job in stale:
+            seen = job.heartbeat_at.isoformat() if job.heartbeat_at else "never"
+            reason = f"worker {job.worker_hostname or '?'} lost (last heartbeat {seen})"
+            if job.attempts < self.settings.max_attempts:
+                moved = await self.session.execute(
+                    update(Job)
+                    .where(Job.id == job.id, Job.status == "running", Job.attempts == job.attempts)
+                    .values(status="queued", attempts=job.attempts + 1, worker_hostname=None, error=reason)
+                )
+                if moved.rowcount:
+                    await self.events.add(
+                        "job.retried",
+                        job_id=job.id,
+                        dataset=job.dataset_name,
+                        payload={"status": "queued", "attempt": job.attempts + 1, "reason": reason},
+                    )
+                    retries.append((job.id, job.attempts + 1))
+            else:
+                await self._finish(
+                    job,
+                    "failed",
+                    error=f"{reason}; gave up after {job.attempts} attempts",
+                    expect_status="running",
+                    commit=False,
+                )
+        await self.session.commit()
+        await self.events.publish()
+        return retries
+
+    async def queued_attempts(self) -> list[tuple[uuid.UUID, int]]:
+        """Every queued job's current attempt (the embedded worker's queue does not outlive a restart)."""
+        rows = await self.session.execute(
+            select(Job.id, Job.attempts).where(Job.status == "queued").order_by(Job.created_at)
+        )
+        return [(job_id, attempts) for job_id, attempts in rows]
+
+    async def _finish(
+        self,
+        job: Job,
+        status: str,
+        *,
+        error: str | None = None,
+        expect_status: str | None = None,
+        commit: bool = True,
+    ) -> bool:
+        conditions = [Job.id == job.id]
+        if expect_status is not None:
+            conditions.append(Job.status == expect_status)
+        now = utcnow()
+        changed = await self.session.execute(
+            update(Job).where(*conditions).values(status=status, error=error, finished_at=now, updated_at=now)
+        )
+        if not changed.rowcount:
+            return False
+        payload = {"status": status, **({"error": error} if error else {})}
+        await self.events.add(f"job.{status}", job_id=job.id, dataset=job.dataset_name, payload=payload)
+        if commit:
+            await self.session.commit()
+            await self.events.publish()
+            await self.session.refresh(job)
+        return True
+
+    def to_schema(self, job: Job) -> schemas.Job:
+        """The job as the API shows it."""
+        base = f"/jobs/{job.id}"
+        return schemas.Job(
+            id=job.id,
+            dataset=job.dataset_name,
+            status=job.status,
+            preset=job.preset,
+            config=job.config,
+            clip_count=len(job.clips),
+            snapshot_sha256=job.snapshot_sha256,
+            attempts=job.attempts,
+            cancel_requested=job.cancel_requested,
+            error=job.error,
+            worker_hostname=job.worker_hostname,
+            progress=job.progress or {},
+            metrics=job.metrics or {},
+            artifacts=[
+                schemas.Artifact(
+                    name=a["name"], size=a["size"], sha256=a["sha256"], url=f"{base}/artifacts/{a['name']}"
+                )
+                for a in (job.artifacts or [])
+            ]
+            if job.status == "succeeded"
+            else [],
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            heartbeat_at=job.heartbeat_at,
+            events_url=f"{base}/events",
+            logs_url=f"{base}/logs",
+        )

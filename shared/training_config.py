@@ -1,0 +1,54 @@
+"""The training configuration: defaults, presets and the validation of user overrides."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+PRESETS = ("tiny", "small", "base")
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Everything a training job is run with; the job row stores it fully resolved."""
+
+    preset: Literal["tiny", "small", "base"] = "small"
+    """Model size: tiny (<= 30k parameters), small (<= 100k), base."""
+    epochs: Annotated[int, msgspec.Meta(ge=1, le=500)] = 3
+    steps_per_epoch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 8
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
+    learning_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1e-3
+    window_s: Annotated[float, msgspec.Meta(ge=0.5, le=3.0)] = 1.0
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+
+
+class ConfigError(ValueError):
+    """An override that names no setting or has a bad value; the message says which and why."""
+
+
+def resolve_config(preset: str | None, overrides: dict[str, Any] | None) -> TrainingConfig:
+    """Defaults, then the preset, then the user's overrides; raise ConfigError naming what is wrong."""
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
+        values["preset"] = preset
+    overrides = overrides or {}
+    known = set(TrainingConfig.__struct_fields__)
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config override {', '.join(map(repr, unknown))}; known keys: {', '.join(sorted(known))}"
+        )
+    values.update(overrides)
+    try:
+        return msgspec.convert(values, TrainingConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"bad config override: {exc}") from None
+
+
+def config_to_dict(config: TrainingConfig) -> dict[str, Any]:
+    """The config as plain JSON-able values, for the job row and config.json."""
+    return msgspec.to_builtins(config)

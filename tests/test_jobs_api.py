@@ -1,0 +1,78 @@
+"""Training jobs over HTTP: what POST /train refuses, and the job endpoints' errors (no training needed)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.conftest import add_clips, create_dataset
+
+
+@pytest.fixture
+def ready(client: TestClient) -> str:
+    create_dataset(client, "kitchen")
+    add_clips(client, "kitchen", 10, label="positive")
+    add_clips(client, "kitchen", 6, label="negative", seed=100)
+    add_clips(client, "kitchen", 4, label="noise", seed=200)
+    return "kitchen"
+
+
+def test_training_an_unknown_dataset_is_404(client: TestClient) -> None:
+    response = client.post("/train", json={"dataset": "nope"})
+    assert response.status_code == 404
+    assert client.get("/jobs").json()["total"] == 0
+
+
+def test_training_with_too_few_clips_is_422_with_the_counts(client: TestClient) -> None:
+    create_dataset(client, "kitchen")
+    add_clips(client, "kitchen", 9, label="positive")
+    add_clips(client, "kitchen", 12, label="noise", seed=100)
+
+    response = client.post("/train", json={"dataset": "kitchen"})
+
+    assert response.status_code == 422
+    body = response.json()
+    assert "9 positive and 12 negative+noise" in body["detail"]
+    assert (body["positive_clips"], body["negative_clips"]) == (9, 12)
+    assert client.get("/jobs").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("request_body", "named"),
+    [
+        ({"config_overrides": {"epochz": 3}}, "'epochz'"),
+        ({"config_overrides": {"epochs": 0}}, "epochs"),
+        ({"config_overrides": {"learning_rate": "fast"}}, "learning_rate"),
+        ({"preset": "huge"}, "'huge'"),
+    ],
+    ids=["unknown_key", "out_of_range", "wrong_type", "unknown_preset"],
+)
+def test_bad_overrides_are_422_naming_the_key(client: TestClient, ready: str, request_body: dict, named: str) -> None:
+    response = client.post("/train", json={"dataset": ready, **request_body})
+
+    assert response.status_code == 422
+    assert named in response.json()["detail"]
+    assert client.get("/jobs").json()["total"] == 0
+
+
+def test_unknown_fields_in_the_train_request_are_422(client: TestClient, ready: str) -> None:
+    response = client.post("/train", json={"dataset": ready, "epochs": 3})
+    assert response.status_code == 422
+    assert "epochs" in response.json()["detail"]
+
+
+def test_job_endpoints_answer_404_for_an_unknown_job_and_422_for_a_bad_id(client: TestClient) -> None:
+    missing = uuid.uuid4()
+    for path in ("", "/logs", "/events", "/artifacts/model.onnx"):
+        assert client.get(f"/jobs/{missing}{path}").status_code == 404, path
+        assert client.get(f"/jobs/not-a-uuid{path}").status_code == 422, path
+    assert client.post(f"/jobs/{missing}/cancel").status_code == 404
+    assert client.post("/jobs/not-a-uuid/cancel").status_code == 422
+
+
+def test_job_listing_refuses_unknown_status_and_bad_paging(client: TestClient) -> None:
+    assert client.get("/jobs", params={"status": "done"}).status_code == 422
+    assert client.get("/jobs", params={"limit": 0}).status_code == 422
+    assert client.get("/jobs", params={"dataset": "../x"}).status_code == 422

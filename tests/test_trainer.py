@@ -1,0 +1,200 @@
+"""The training pipeline end to end on small synthetic clips: progress, stopping, reproducibility and export."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import soundfile as sf
+import torch
+
+from shared.training_config import TrainingConfig
+from worker.training import TrainingClip, TrainingResult, TrainingStopped, train
+from worker.training.data import split_validation
+from worker.training.export import load_checkpoint
+from worker.training.features import HOP, N_FFT, LogMel, mel_filterbank
+from worker.training.model import WakeWordModel, parameter_count
+
+pytestmark = pytest.mark.unit
+
+RATE = 16_000
+CONFIG = TrainingConfig(preset="tiny", epochs=2, steps_per_epoch=4, batch_size=8, seed=7)
+EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "config.json"}
+
+
+@dataclass
+class RecordingHooks:
+    """Hooks that remember every call and ask to stop after `stop_after` steps (never when None)."""
+
+    stop_after: int | None = None
+    progress_calls: list[dict] = field(default_factory=list)
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    stop_checks: int = 0
+
+    def progress(self, **kwargs: object) -> None:
+        self.progress_calls.append(kwargs)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.messages.append((level, message))
+
+    def should_stop(self) -> bool:
+        self.stop_checks += 1
+        return self.stop_after is not None and self.stop_checks > self.stop_after
+
+    @property
+    def losses(self) -> list[float]:
+        return [call["loss"] for call in self.progress_calls]
+
+
+def _clip_audio(kind: str, rng: np.random.Generator, seconds: float) -> np.ndarray:
+    n = round(seconds * RATE)
+    audio = 0.02 * rng.standard_normal(n)
+    burst = round(0.4 * RATE)
+    t = np.arange(burst) / RATE
+    start = int(rng.integers(0, n - burst))
+    if kind == "positive":
+        # A rising chirp stands in for the wake word: its sweep is what a steady tone lacks.
+        f0 = rng.uniform(500, 700)
+        signal = np.sin(2 * np.pi * (f0 * t + 0.5 * 3000 * t**2))
+    elif kind == "negative":
+        signal = np.sin(2 * np.pi * rng.uniform(300, 3000) * t)
+    else:
+        signal = np.zeros(burst)
+    audio[start : start + burst] += 0.3 * signal * np.hanning(burst)
+    return audio.astype(np.float32)
+
+
+def make_clips(directory: Path, *, positives: int = 12, negatives: int = 8, noise: int = 4) -> list[TrainingClip]:
+    """Clips of 0.8-1.3 s written as 16 kHz PCM16 WAVs: chirps (positive), tones (negative) and bare noise."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    clips = []
+    for kind, count in (("positive", positives), ("negative", negatives), ("noise", noise)):
+        for i in range(count):
+            path = directory / f"{kind}-{i}.wav"
+            sf.write(path, _clip_audio(kind, rng, rng.uniform(0.8, 1.3)), RATE, subtype="PCM_16")
+            clips.append(TrainingClip(clip_id=f"{kind}-{i}", path=path, label=kind, speaker=f"s{i % 3}"))
+    return clips
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[TrainingClip]:
+    return make_clips(tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture(scope="module")
+def trained(
+    clips: list[TrainingClip], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[TrainingResult, RecordingHooks, Path]:
+    """One small run shared by the tests that only read its outcome."""
+    hooks = RecordingHooks()
+    export_dir = tmp_path_factory.mktemp("run") / "export"
+    result = train(clips, CONFIG, export_dir, hooks, device="cpu")
+    return result, hooks, export_dir
+
+
+def test_progress_is_reported_once_per_epoch_with_finite_losses(trained: tuple) -> None:
+    result, hooks, _ = trained
+    assert [call["epoch"] for call in hooks.progress_calls] == [1, 2]
+    assert [call["step"] for call in hooks.progress_calls] == [4, 8]
+    assert all(call["epochs"] == 2 and call["total_steps"] == 8 for call in hooks.progress_calls)
+    assert all(math.isfinite(loss) for loss in hooks.losses)
+    assert all(
+        set(call["metrics"]) == {"val_loss", "val_accuracy"} and all(map(math.isfinite, call["metrics"].values()))
+        for call in hooks.progress_calls
+    )
+    assert hooks.stop_checks == 8
+    assert result.metrics["steps"] == 8
+    assert result.metrics["final_loss"] == hooks.losses[-1]
+
+
+def test_split_is_logged_and_holds_out_about_a_fifth_of_each_class(trained: tuple) -> None:
+    result, hooks, _ = trained
+    assert (result.metrics["train_clips"], result.metrics["val_clips"]) == (20, 4)
+    assert any("20 clips for training" in message and "4 held out" in message for _, message in hooks.messages)
+    labels = np.array([1] * 3 + [0] * 2)
+    train_idx, val_idx = split_validation(labels, np.random.default_rng(0))
+    assert sorted(labels[val_idx]) == [0, 1]
+    assert sorted(labels[train_idx]) == [0, 1, 1]
+
+
+# TorchScript is deprecated in torch 2.13 but is one of the formats the export promises.
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_export_writes_model_files_that_agree_on_raw_audio(trained: tuple) -> None:
+    result, _, export_dir = trained
+    assert set(result.files) == EXPORTED
+    assert {path.name for path in export_dir.iterdir()} == EXPORTED
+    assert json.loads((export_dir / "config.json").read_text())["preset"] == "tiny"
+    for name in ("parity_max_abs_diff_onnx", "parity_max_abs_diff_torchscript"):
+        assert 0 <= result.metrics[name] <= 1e-4
+
+    model, checkpoint = load_checkpoint(export_dir / "model.pt")
+    assert checkpoint["sample_rate"] == RATE
+    assert checkpoint["window_samples"] == RATE
+    audio = np.random.default_rng(1).uniform(-0.5, 0.5, size=(3, RATE)).astype(np.float32)
+    session = ort.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    (onnx_probability,) = session.run(["probability"], {"audio": audio})
+    with torch.no_grad():
+        torch_probability = model(torch.from_numpy(audio)).numpy()
+        scripted = torch.jit.load(str(export_dir / "model.torchscript.pt"))(torch.from_numpy(audio)).numpy()
+    assert onnx_probability.shape == (3,)
+    assert np.all((onnx_probability >= 0) & (onnx_probability <= 1))
+    np.testing.assert_allclose(onnx_probability, torch_probability, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(scripted, torch_probability, atol=1e-4, rtol=0)
+
+
+def test_same_seed_and_clips_give_the_same_losses(clips: list[TrainingClip], trained: tuple, tmp_path: Path) -> None:
+    first, first_hooks, _ = trained
+    hooks = RecordingHooks()
+    again = train(clips, CONFIG, tmp_path / "export", hooks, device="cpu")
+    assert hooks.losses == first_hooks.losses
+    assert again.metrics["val_loss"] == first.metrics["val_loss"]
+
+
+def test_stop_request_raises_training_stopped_and_exports_nothing(clips: list[TrainingClip], tmp_path: Path) -> None:
+    hooks = RecordingHooks(stop_after=3)
+    export_dir = tmp_path / "export"
+    with pytest.raises(TrainingStopped):
+        train(clips, CONFIG, export_dir, hooks, device="cpu")
+    assert hooks.stop_checks == 4
+    assert hooks.progress_calls == []
+    assert not export_dir.exists() or not any(export_dir.iterdir())
+
+
+def test_export_parity_failure_raises_and_leaves_no_model_files(
+    clips: list[TrainingClip], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("worker.training.export.PARITY_TOLERANCE", -1.0)
+    export_dir = tmp_path / "export"
+    with pytest.raises(RuntimeError, match="export parity failed"):
+        train(clips, CONFIG, export_dir, RecordingHooks(), device="cpu")
+    assert list(export_dir.iterdir()) == []
+
+
+def test_training_without_negative_clips_is_refused(clips: list[TrainingClip], tmp_path: Path) -> None:
+    positives = [clip for clip in clips if clip.label == "positive"]
+    with pytest.raises(ValueError, match="positive and negative"):
+        train(positives, CONFIG, tmp_path / "export", RecordingHooks(), device="cpu")
+    assert not (tmp_path / "export").exists()
+
+
+def test_log_mel_conv1d_matches_torch_stft() -> None:
+    audio = torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, size=(2, 12_345)).astype(np.float32))
+    spectrum = torch.stft(
+        audio, n_fft=N_FFT, hop_length=HOP, window=torch.hann_window(N_FFT), center=False, return_complex=True
+    )
+    reference_mel = torch.from_numpy(mel_filterbank()) @ spectrum.abs().pow(2)
+    with torch.no_grad():
+        mel = LogMel()(audio).exp() - 1e-6
+    assert mel.shape == reference_mel.shape == (2, 40, 1 + (12_345 - N_FFT) // HOP)
+    assert torch.max(torch.abs(mel - reference_mel) / reference_mel.abs().max()) <= 1e-4
+
+
+@pytest.mark.parametrize(("preset", "limit"), [("tiny", 30_000), ("small", 100_000), ("base", 500_000)])
+def test_preset_parameter_counts_stay_within_their_limits(preset: str, limit: int) -> None:
+    assert parameter_count(WakeWordModel(preset)) <= limit

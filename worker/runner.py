@@ -1,0 +1,217 @@
+"""Run one attempt of a training job: the body shared by the Celery task and the embedded worker."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.db.models import Job
+from shared.settings import Settings
+from shared.storage import Storage, atomic_write
+from shared.training_config import TrainingConfig, resolve_config
+from worker.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.25
+
+
+@dataclass
+class StopFlags:
+    """Why training should stop: a cancel request, a lost claim, or a worker shutdown."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)
+    shutdown: threading.Event = field(default_factory=threading.Event)
+
+    def any(self) -> bool:
+        return self.cancel.is_set() or self.lost.is_set() or self.shutdown.is_set()
+
+
+class _Watch(threading.Thread):
+    """Polls the job row: writes heartbeats, and notices cancel requests and a lost claim quickly."""
+
+    def __init__(self, store: JobStore, job_id: uuid.UUID, attempt: int, flags: StopFlags, heartbeat_s: float) -> None:
+        super().__init__(name=f"job-watch-{job_id}", daemon=True)
+        self.store, self.job_id, self.attempt, self.flags = store, job_id, attempt, flags
+        self.heartbeat_s = heartbeat_s
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        polls_per_beat = max(1, round(self.heartbeat_s / CANCEL_POLL_S))
+        tick = 0
+        while not self.done.wait(CANCEL_POLL_S):
+            tick += 1
+            try:
+                if tick % polls_per_beat == 0:
+                    owned, cancel = self.store.heartbeat(self.job_id, self.attempt)
+                    if not owned:
+                        self.flags.lost.set()
+                else:
+                    cancel = self.store.cancel_requested(self.job_id)
+                if cancel:
+                    self.flags.cancel.set()
+            except Exception:
+                log.warning("job %s: heartbeat failed", self.job_id, exc_info=True)
+
+
+class _Hooks:
+    """The trainer's view of the job: progress and logs go to the store, stops come from the flags."""
+
+    def __init__(self, store: JobStore, job_id: uuid.UUID, attempt: int, flags: StopFlags) -> None:
+        self.store, self.job_id, self.attempt, self.flags = store, job_id, attempt, flags
+
+    def progress(
+        self, *, epoch: int, epochs: int, step: int, total_steps: int, loss: float, metrics: dict[str, float]
+    ) -> None:
+        self.store.progress(
+            self.job_id,
+            self.attempt,
+            {
+                "epoch": epoch,
+                "epochs": epochs,
+                "step": step,
+                "total_steps": total_steps,
+                "fraction": round(step / total_steps, 4) if total_steps else 0.0,
+                "loss": loss,
+                "metrics": metrics,
+            },
+        )
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.store.log(self.job_id, self.attempt, message, level)
+
+    def should_stop(self) -> bool:
+        return self.flags.any()
+
+
+def run_job(
+    job_id: uuid.UUID,
+    attempt: int,
+    *,
+    settings: Settings,
+    store: JobStore,
+    hostname: str,
+    shutdown: threading.Event | None = None,
+    threads: int = 1,
+) -> str:
+    """Run one attempt of a job and record how it ended; returns the final status, or 'skipped'."""
+    job = store.claim(job_id, attempt, hostname)
+    if job is None:
+        log.info("job %s attempt %s is not queued for us; skipping", job_id, attempt)
+        return "skipped"
+    flags = StopFlags(shutdown=shutdown or threading.Event())
+    watch = _Watch(store, job_id, attempt, flags, heartbeat_s=max(CANCEL_POLL_S, settings.heartbeat_timeout_s / 4))
+    watch.start()
+    storage = Storage(settings.data_dir)
+    export_dir = storage.job_export_dir(job_id)
+    partial = export_dir.with_name(f"export.partial-{attempt}")
+    try:
+        return _train_and_export(job, attempt, store, flags, storage, partial, export_dir, threads)
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        store.fail(job_id, attempt, f"{type(exc).__name__}: {exc}")
+        return "failed"
+    finally:
+        watch.done.set()
+        watch.join(5)
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _train_and_export(
+    job: Job,
+    attempt: int,
+    store: JobStore,
+    flags: StopFlags,
+    storage: Storage,
+    partial: Path,
+    export_dir: Path,
+    threads: int,
+) -> str:
+    import torch
+
+    from worker.training import TrainingClip, TrainingStopped, train
+
+    torch.set_num_threads(max(1, threads))
+    hooks = _Hooks(store, job.id, attempt, flags)
+    config: TrainingConfig = resolve_config(None, job.config)
+    clips = _snapshot_clips(job, storage)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    hooks.log(f"attempt {attempt} on {platform.node()} ({device}, {threads} threads): {len(clips)} clips")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        result = train(
+            [TrainingClip(clip_id=c["id"], path=path, label=c["label"], speaker=c.get("speaker")) for c, path in clips],
+            config,
+            partial,
+            hooks,
+            device=device,
+        )
+    except TrainingStopped:
+        if flags.cancel.is_set():
+            store.cancelled(job.id, attempt)
+            return "cancelled"
+        if flags.shutdown.is_set() and not flags.lost.is_set():
+            store.release(job.id, attempt, "the worker shut down during the job; it will run again")
+            return "queued"
+        return "lost"
+    artifacts = _write_manifest(partial, job)
+    _publish_export(partial, export_dir)
+    if not store.succeed(job.id, attempt, result.metrics, artifacts):
+        return "lost"
+    return "succeeded"
+
+
+def _snapshot_clips(job: Job, storage: Storage) -> list[tuple[dict[str, Any], Path]]:
+    """The files of the clips the job was submitted with, checked against their sha256 at submission."""
+    found = []
+    for clip in job.clips:
+        clip_id = uuid.UUID(clip["id"])
+        candidates = [storage.clip_path(job.dataset_name, clip_id, deleted=d) for d in (False, True)]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise FileNotFoundError(f"clip {clip_id} of the job's snapshot is gone from the data volume")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != clip["sha256"]:
+            raise ValueError(f"clip {clip_id} changed on the data volume since the job was submitted")
+        found.append((clip, path))
+    return found
+
+
+def _write_manifest(folder: Path, job: Job) -> list[dict[str, Any]]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    artifacts = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        artifacts.append({"name": path.name, "size": path.stat().st_size, "sha256": digest})
+    manifest = {
+        "job_id": str(job.id),
+        "dataset": job.dataset_name,
+        "snapshot_sha256": job.snapshot_sha256,
+        "files": artifacts,
+        "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+    }
+    atomic_write(folder / "manifest.json", json.dumps(manifest, indent=2).encode())
+    data = (folder / "manifest.json").read_bytes()
+    return [*artifacts, {"name": "manifest.json", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+
+
+def _publish_export(partial: Path, export_dir: Path) -> None:
+    """Make the finished export visible in one rename, after every file in it is on disk."""
+    for path in partial.iterdir():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    if export_dir.exists():
+        shutil.rmtree(export_dir)
+    os.replace(partial, export_dir)
