@@ -43,6 +43,21 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The base URL of the real Redis on 127.0.0.1:6379, checked to answer."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        service_missing("Redis on 127.0.0.1:6379", exc)
+    finally:
+        client.close()
+    return "redis://127.0.0.1:6379"
+
+
+@pytest.fixture(scope="session")
 def make_postgres_database(postgres_server: str) -> Iterator[Any]:
     """A factory of fresh, empty Postgres databases, all dropped at the end of the run."""
     created: list[str] = []

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,61 +13,12 @@ import httpx
 import pytest
 
 from tests.audio_factory import wav_bytes
-
-CLI = str(Path(sys.executable).parent / "wake-training")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A `wake-training serve` subprocess on a free port."""
-
-    def __init__(self, env: dict[str, str], log: Path, cwd: Path | None = None) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [CLI, "serve", "--port", str(self.port)], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited with {self.process.returncode}: {log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"serve did not answer /health within 60 s: {log.read_text()}")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def _clean_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAKE_TRAINING_")}
-    env.update(overrides)
-    return env
+from tests.processes import CLI, Server, clean_env
 
 
 @pytest.fixture
 def server_env(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    env = _clean_env(WAKE_TRAINING_DATA_DIR=str(tmp_path / "volume"))
+    env = clean_env(WAKE_TRAINING_DATA_DIR=str(tmp_path / "volume"))
     if backend == "postgres":
         url = request.getfixturevalue("make_postgres_database")()
         env["WAKE_TRAINING_DATABASE_URL"] = url
@@ -83,7 +30,7 @@ def test_serve_with_no_settings_answers_health_with_sqlite_under_the_data_dir(tm
     # The README's first command, minus the install: nothing configured but where the data goes.
     checkout = tmp_path / "checkout"
     checkout.mkdir()
-    server = Server(_clean_env(), tmp_path / "serve.log", cwd=checkout)
+    server = Server(clean_env(), tmp_path / "serve.log", cwd=checkout)
     try:
         health = httpx.get(f"{server.url}/health").json()
     finally:

@@ -26,6 +26,9 @@ def create_celery(settings: Settings) -> Celery:
         task_soft_time_limit=settings.job_time_limit_s,
         task_time_limit=settings.job_time_limit_s + 120,
         task_ignore_result=True,
+        # Flower shows tasks only if workers send events.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         worker_concurrency=1,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,

@@ -221,30 +221,31 @@ class JobService:
         ).all()
         retries = []
         for job in stale:
-            seen = job.heartbeat_at.isoformat() if job.heartbeat_at else "never"
-            reason = f"worker {job.worker_hostname or '?'} lost (last heartbeat {seen})"
-            if job.attempts < self.settings.max_attempts:
-                moved = await self.session.execute(
-                    update(Job)
-                    .where(Job.id == job.id, Job.status == "running", Job.attempts == job.attempts)
-                    .values(status="queued", attempts=job.attempts + 1, worker_hostname=None, error=reason)
-                )
-                if moved.rowcount:
-                    await self.events.add(
-                        "job.retried",
-                        job_id=job.id,
-                        dataset=job.dataset_name,
-                        payload={"status": "queued", "attempt": job.attempts + 1, "reason": reason},
-                    )
-                    retries.append((job.id, job.attempts + 1))
-            else:
+            # Read before the UPDATE: it refreshes the in-session object with the new values.
+            attempt, hostname, heartbeat = job.attempts, job.worker_hostname, job.heartbeat_at
+            reason = f"worker {hostname or '?'} lost (last heartbeat {heartbeat.isoformat() if heartbeat else 'never'})"
+            if attempt >= self.settings.max_attempts:
                 await self._finish(
                     job,
                     "failed",
-                    error=f"{reason}; gave up after {job.attempts} attempts",
+                    error=f"{reason}; gave up after {attempt} attempts",
                     expect_status="running",
                     commit=False,
                 )
+                continue
+            moved = await self.session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status == "running", Job.attempts == attempt)
+                .values(status="queued", attempts=attempt + 1, worker_hostname=None, error=reason)
+            )
+            if moved.rowcount:
+                await self.events.add(
+                    "job.retried",
+                    job_id=job.id,
+                    dataset=job.dataset_name,
+                    payload={"status": "queued", "attempt": attempt + 1, "reason": reason},
+                )
+                retries.append((job.id, attempt + 1))
         await self.session.commit()
         await self.events.publish()
         return retries
