@@ -155,21 +155,24 @@ async def events_socket(
         return
     state = socket.app.state
     start = after if after is not None else state.relay.last_seq
-    stream = event_stream(state, event_filter, start, until_job_ends=False)
+    sender = asyncio.create_task(_send_events(socket, event_stream(state, event_filter, start, until_job_ends=False)))
     receiver = asyncio.create_task(_drain(socket))
+    # Whichever ends first (the client leaves, or the stream ends) ends the other.
+    _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _send_events(socket: WebSocket, stream: AsyncIterator[EventMessage | None]) -> None:
     try:
         async for message in stream:
-            if receiver.done():
-                break
             if message is None:
                 await socket.send_json({"type": "heartbeat"})
             else:
                 await socket.send_text(msgspec.json.encode(message).decode())
     except WebSocketDisconnect:
-        pass
-    finally:
-        receiver.cancel()
-        await stream.aclose()
+        return
 
 
 async def _drain(socket: WebSocket) -> None:
