@@ -11,20 +11,17 @@ import multiprocessing
 import os
 import queue
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import harness
 import httpx
-import numpy as np
 import psycopg
 import websockets
 from websockets.asyncio.client import connect as ws_connect
@@ -40,13 +37,9 @@ EVENT_TYPE = "bench.tick"
 # Another dataset, so that warm-up events pass through the relay but reach no bench client.
 WARMUP_DATASET = "bench-warmup"
 WARMUP_EVENTS = 5
-POSTGRES_ADMIN_DSN = os.environ.get("WAKE_TRAINING_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
-HEALTH_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 30.0
 SETTLE_S = 0.5
-LOG_TAIL_LINES = 30
 
 SendFn = Callable[[int], "Sent"]
 
@@ -63,7 +56,7 @@ class Sent:
 
     @property
     def commit_publish_p50_ms(self) -> float:
-        return float(np.percentile(self.commit_publish_ms, 50)) if self.commit_publish_ms else float("nan")
+        return harness.percentile(self.commit_publish_ms, 50)
 
 
 class Sender:
@@ -159,8 +152,7 @@ class Result:
         return [value for receiver in self.receivers for value in receiver.latencies_ms]
 
     def percentile(self, q: float) -> float:
-        values = self.latencies_ms
-        return float(np.percentile(values, q)) if values else float("nan")
+        return harness.percentile(self.latencies_ms, q)
 
     @property
     def received(self) -> str:
@@ -197,18 +189,20 @@ class Result:
             f"duplicates={self.duplicates} out_of_order={self.out_of_order} client_errors={len(self.errors)}"
         )
 
-    def row(self) -> str:
-        return (
-            f"| {self.mode} | {self.transport} | {self.clients} | {self.events} | {self.received} "
-            f"| {self.percentile(50):.1f} | {self.percentile(99):.1f} | {self.percentile(100):.1f} "
-            f"| {self.sent.commit_publish_p50_ms:.1f} | {self.missed} | {self.out_of_order} |"
-        )
-
-
-def auth_headers() -> dict[str, str]:
-    """The bearer token the server will demand if WAKE_TRAINING_API_TOKEN is set."""
-    token = os.environ.get("WAKE_TRAINING_API_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    def cells(self) -> list[str]:
+        return [
+            self.mode,
+            self.transport,
+            str(self.clients),
+            str(self.events),
+            self.received,
+            f"{self.percentile(50):.1f}",
+            f"{self.percentile(99):.1f}",
+            f"{self.percentile(100):.1f}",
+            f"{self.sent.commit_publish_p50_ms:.1f}",
+            str(self.missed),
+            str(self.out_of_order),
+        ]
 
 
 async def sse_client(http: httpx.AsyncClient, receiver: Receiver) -> None:
@@ -237,7 +231,7 @@ async def ws_client(url: str, receiver: Receiver) -> None:
     """Read `/ws/events?dataset=bench` until the run's events are in; connected once the handshake is done."""
     async with ws_connect(
         f"{url}/ws/events?dataset={DATASET}",
-        additional_headers=auth_headers(),
+        additional_headers=harness.auth_headers(),
         proxy=None,
         open_timeout=CONNECT_TIMEOUT_S,
         max_queue=None,
@@ -275,7 +269,7 @@ async def measure(
     timeout = httpx.Timeout(CONNECT_TIMEOUT_S, read=None)
     limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=0)
     async with httpx.AsyncClient(
-        base_url=base_url, headers=auth_headers(), timeout=timeout, limits=limits, trust_env=False
+        base_url=base_url, headers=harness.auth_headers(), timeout=timeout, limits=limits, trust_env=False
     ) as http:
         tasks = [asyncio.create_task(guarded(r, sse_client(http, r))) for r in receivers["sse"]]
         tasks += [asyncio.create_task(guarded(r, ws_client(ws_url, r))) for r in receivers["ws"]]
@@ -299,90 +293,28 @@ async def measure(
     return [Result(mode, transport, clients, events, group, sent) for transport, group in receivers.items()]
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def log_tail(log_path: Path) -> str:
-    """The last lines of the server's log."""
-    lines = log_path.read_text(errors="replace").splitlines()
-    return "\n".join(lines[-LOG_TAIL_LINES:])
-
-
-def wait_healthy(base_url: str, alive: Callable[[], bool], log_path: Path) -> None:
-    """Return once `GET /health` answers 200; raise if the server exits or never gets there."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"server exited before it was healthy:\n{log_tail(log_path)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/health", timeout=2, trust_env=False).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"server not healthy after {HEALTH_TIMEOUT_S:.0f}s:\n{log_tail(log_path)}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server, killing it if it does not exit in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty Postgres database, dropped afterwards."""
-    name = f"wake_training_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        info = admin.info
-        try:
-            yield f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @contextlib.contextmanager
 def distributed_server(args: argparse.Namespace, log_path: Path) -> Iterator[tuple[str, SendFn]]:
     """`wake-training serve` on Postgres and Redis, and this process as the worker that publishes."""
-    cli = Path(sys.executable).parent / "wake-training"
-    data_dir = Path(tempfile.mkdtemp(prefix="wake-training-bench-events-"))
-    env = dict(os.environ, WAKE_TRAINING_DATA_DIR=str(data_dir), WAKE_TRAINING_BROKER_URL=args.broker_url)
-    try:
-        with contextlib.ExitStack() as stack, log_path.open("ab") as log:
-            database_url = stack.enter_context(postgres_database())
-            env["WAKE_TRAINING_DATABASE_URL"] = database_url
-            migrated = subprocess.run([cli, "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT)
-            if migrated.returncode != 0:
-                raise RuntimeError(f"wake-training migrate failed:\n{log_tail(log_path)}")
-            port = free_port()
-            process = subprocess.Popen(
-                [cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(harness.postgres_database())
+        base_url = stack.enter_context(
+            harness.wake_training_server(
+                log_path,
+                data_dir_prefix="wake-training-bench-events-",
+                database_url=database_url,
+                broker_url=args.broker_url,
+                # As for every client here: a proxy from the environment must not sit in front of 127.0.0.1.
+                trust_env=False,
             )
-            # Registered after the database so that the server is gone before the database is dropped.
-            stack.callback(stop, process)
-            base_url = f"http://127.0.0.1:{port}"
-            wait_healthy(base_url, lambda: process.poll() is None, log_path)
-            # The same channel and publisher a Celery worker process builds in worker/tasks.py.
-            publisher = RedisPublisher(args.broker_url, event_channel(database_url))
-            stack.callback(publisher.close)
-            sender = Sender(database_url, publisher.publish)
-            stack.callback(sender.close)
-            sender.warmup()
-            yield base_url, lambda run: sender.send(run, args.events, args.rate)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        )
+        # The same channel and publisher a Celery worker process builds in worker/tasks.py.
+        publisher = RedisPublisher(args.broker_url, event_channel(database_url))
+        stack.callback(publisher.close)
+        sender = Sender(database_url, publisher.publish)
+        stack.callback(sender.close)
+        sender.warmup()
+        yield base_url, lambda run: sender.send(run, args.events, args.rate)
 
 
 def embedded_main(
@@ -432,13 +364,13 @@ def embedded_server(args: argparse.Namespace, log_path: Path) -> Iterator[tuple[
     context = multiprocessing.get_context("spawn")
     commands = context.Queue()
     replies = context.Queue()
-    port = free_port()
+    port = harness.free_port()
     process = context.Process(
         target=embedded_main,
         args=(str(data_dir), port, str(log_path), args.events, args.rate, commands, replies),
         name="wake-training-embedded",
     )
-    reply_timeout_s = args.events / args.rate + HEALTH_TIMEOUT_S
+    reply_timeout_s = args.events / args.rate + harness.HEALTH_TIMEOUT_S
 
     def call(kind: str, run: int) -> Any:
         commands.put((kind, run))
@@ -447,7 +379,7 @@ def embedded_server(args: argparse.Namespace, log_path: Path) -> Iterator[tuple[
                 reply = replies.get(timeout=1)
             except queue.Empty:
                 if not process.is_alive():
-                    raise RuntimeError(f"embedded server exited:\n{log_tail(log_path)}") from None
+                    raise RuntimeError(f"embedded server exited:\n{harness.log_tail(log_path)}") from None
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"embedded sender did not answer within {reply_timeout_s:.0f}s") from None
                 continue
@@ -463,7 +395,7 @@ def embedded_server(args: argparse.Namespace, log_path: Path) -> Iterator[tuple[
     process.start()
     try:
         base_url = f"http://127.0.0.1:{port}"
-        wait_healthy(base_url, process.is_alive, log_path)
+        harness.wait_healthy(base_url, lambda: process.exitcode, log_path, trust_env=False)
         deadline = time.monotonic() + reply_timeout_s
         call("warmup", 0)
         yield base_url, send
@@ -471,7 +403,7 @@ def embedded_server(args: argparse.Namespace, log_path: Path) -> Iterator[tuple[
         commands.put(None)
         if process.is_alive():
             process.terminate()
-            process.join(STOP_TIMEOUT_S)
+            process.join(harness.STOP_TIMEOUT_S)
         if process.is_alive():
             process.kill()
             process.join()
@@ -481,23 +413,7 @@ def embedded_server(args: argparse.Namespace, log_path: Path) -> Iterator[tuple[
 SERVERS = {"distributed": distributed_server, "embedded": embedded_server}
 
 
-def parse_clients(value: str) -> list[int]:
-    """`50` or `1,50`: the client counts to run, in order."""
-    try:
-        levels = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma list of integers: {value!r}") from None
-    if not levels or any(level < 1 for level in levels):
-        raise argparse.ArgumentTypeError(f"client counts must be one or more integers >= 1: {value!r}")
-    return levels
-
-
-def positive_int(value: str) -> int:
-    """An integer of at least 1."""
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {value}")
-    return number
+parse_clients = harness.positive_int_list("client counts")
 
 
 def positive_float(value: str) -> float:
@@ -523,7 +439,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[1, 50],
         help="SSE clients and as many WebSocket clients connected at once; a comma list runs each (default 1,50)",
     )
-    parser.add_argument("--events", type=positive_int, default=200, help="events published per run (default 200)")
+    parser.add_argument(
+        "--events", type=harness.positive_int, default=200, help="events published per run (default 200)"
+    )
     parser.add_argument("--rate", type=positive_float, default=50.0, help="events per second (default 50)")
     parser.add_argument(
         "--broker-url", default=DEFAULT_BROKER_URL, help=f"Redis of the distributed mode (default {DEFAULT_BROKER_URL})"
@@ -538,25 +456,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def report(results: list[Result]) -> None:
-    print()
-    print(
-        "| mode | transport | clients | events | received/client | p50 ms | p99 ms | max ms "
-        "| commit+publish p50 ms | missed | out of order |"
+    columns = (
+        "mode",
+        "transport",
+        "clients",
+        "events",
+        "received/client",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "commit+publish p50 ms",
+        "missed",
+        "out of order",
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for result in results:
-        print(result.row())
+    harness.print_table(columns, (result.cells() for result in results), text_columns=2)
 
 
 def bench_mode(mode: str, args: argparse.Namespace) -> list[Result]:
     """Every client count against one fresh server of the mode, printing each line as it is measured."""
-    fd, name = tempfile.mkstemp(prefix=f"wake-training-bench-events-{mode}-", suffix=".log")
-    os.close(fd)
-    log_path = Path(name)
     results: list[Result] = []
-    keep_log = True
-    try:
-        with SERVERS[mode](args, log_path) as (base_url, send):
+    with harness.server_log(f"wake-training-bench-events-{mode}-", mode) as log:
+        with SERVERS[mode](args, log.path) as (base_url, send):
             for run, clients in enumerate(args.clients, start=1):
                 measured = asyncio.run(measure(base_url, mode, clients, run, args.events, send, args.drain_timeout))
                 for result in measured:
@@ -566,12 +486,7 @@ def bench_mode(mode: str, args: argparse.Namespace) -> list[Result]:
                     if result.errors:
                         print(f"  first client error: {result.errors[0]}", file=sys.stderr)
                 results += measured
-        keep_log = any(result.failed for result in results)
-    finally:
-        if keep_log:
-            print(f"{mode} server log kept at {log_path}", file=sys.stderr)
-        else:
-            log_path.unlink(missing_ok=True)
+        log.keep = any(result.failed for result in results)
     return results
 
 

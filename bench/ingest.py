@@ -6,18 +6,14 @@ import argparse
 import asyncio
 import contextlib
 import io
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import harness
 import httpx
 import numpy as np
 import psycopg
@@ -26,11 +22,7 @@ import soundfile as sf
 SAMPLE_RATE = 16_000
 LABELS = ("positive", "negative", "noise")
 BACKENDS = ("sqlite", "postgres")
-POSTGRES_ADMIN_DSN = os.environ.get("WAKE_TRAINING_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-HEALTH_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 120.0
-LOG_TAIL_LINES = 30
 
 
 @dataclass
@@ -51,11 +43,11 @@ class Run:
 
     @property
     def p50_ms(self) -> float:
-        return float(np.percentile(self.latencies_ms, 50)) if self.latencies_ms else float("nan")
+        return harness.percentile(self.latencies_ms, 50)
 
     @property
     def p99_ms(self) -> float:
-        return float(np.percentile(self.latencies_ms, 99)) if self.latencies_ms else float("nan")
+        return harness.percentile(self.latencies_ms, 99)
 
     def line(self) -> str:
         return (
@@ -63,11 +55,17 @@ class Run:
             f"clips/s={self.clips_per_s:.1f} p50={self.p50_ms:.1f}ms p99={self.p99_ms:.1f}ms errors={self.errors}"
         )
 
-    def row(self) -> str:
-        return (
-            f"| {self.backend} | {self.clips} | {self.concurrency} | {self.wall_s:.2f} | {self.clips_per_s:.1f} "
-            f"| {self.p50_ms:.1f} | {self.p99_ms:.1f} | {self.errors} |"
-        )
+    def cells(self) -> list[str]:
+        return [
+            self.backend,
+            str(self.clips),
+            str(self.concurrency),
+            f"{self.wall_s:.2f}",
+            f"{self.clips_per_s:.1f}",
+            f"{self.p50_ms:.1f}",
+            f"{self.p99_ms:.1f}",
+            str(self.errors),
+        ]
 
 
 def make_clips(count: int) -> list[bytes]:
@@ -84,12 +82,6 @@ def make_clips(count: int) -> list[bytes]:
     return clips
 
 
-def auth_headers() -> dict[str, str]:
-    """The bearer token the server will demand if WAKE_TRAINING_API_TOKEN is set."""
-    token = os.environ.get("WAKE_TRAINING_API_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
 async def create_dataset(client: httpx.AsyncClient, prefix: str) -> str:
     """A new, empty dataset; duplicates are refused per dataset, so every run gets its own."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -103,7 +95,7 @@ async def upload_all(base_url: str, backend: str, clips: list[bytes], concurrenc
     """Upload every clip, `files_per_request` per request, at most `concurrency` requests at once."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
-        base_url=base_url, headers=auth_headers(), limits=limits, timeout=REQUEST_TIMEOUT_S
+        base_url=base_url, headers=harness.auth_headers(), limits=limits, timeout=REQUEST_TIMEOUT_S
     ) as client:
         dataset = await create_dataset(client, f"bench-c{concurrency}")
         path = f"/datasets/{dataset}/recordings"
@@ -141,129 +133,40 @@ async def upload_all(base_url: str, backend: str, clips: list[bytes], concurrenc
     return Run(backend, concurrency, stored, wall_s, latencies, errors, first_error)
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def log_tail(log_path: Path) -> str:
-    """The last lines of the server's log."""
-    lines = log_path.read_text(errors="replace").splitlines()
-    return "\n".join(lines[-LOG_TAIL_LINES:])
-
-
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Return once `GET /health` answers 200; raise if the server exits or never gets there."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before it was healthy:\n{log_tail(log_path)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"server not healthy after {HEALTH_TIMEOUT_S:.0f}s:\n{log_tail(log_path)}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server, killing it if it does not exit in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty Postgres database, dropped afterwards."""
-    name = f"wake_training_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        info = admin.info
-        try:
-            yield f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+parse_concurrency = harness.positive_int_list("concurrency")
 
 
 @contextlib.contextmanager
 def local_server(backend: str, log_path: Path) -> Iterator[str]:
-    """`wake-training serve` on a free port with a fresh data dir (and database), stopped afterwards."""
-    cli = Path(sys.executable).parent / "wake-training"
-    data_dir = Path(tempfile.mkdtemp(prefix=f"wake-training-bench-{backend}-"))
-    env = dict(os.environ, WAKE_TRAINING_DATA_DIR=str(data_dir))
-    # Ingest needs no broker; an inherited one would only make /health depend on Redis.
-    env.pop("WAKE_TRAINING_BROKER_URL", None)
-    env.pop("WAKE_TRAINING_DATABASE_URL", None)
-    try:
-        with contextlib.ExitStack() as stack, log_path.open("ab") as log:
-            if backend == "postgres":
-                env["WAKE_TRAINING_DATABASE_URL"] = stack.enter_context(postgres_database())
-                migrated = subprocess.run([cli, "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT)
-                if migrated.returncode != 0:
-                    raise RuntimeError(f"wake-training migrate failed:\n{log_tail(log_path)}")
-            port = free_port()
-            process = subprocess.Popen(
-                [cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            # Registered after the database so that the server is gone before the database is dropped.
-            stack.callback(stop, process)
-            base_url = f"http://127.0.0.1:{port}"
-            wait_healthy(base_url, process, log_path)
-            yield base_url
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def parse_concurrency(value: str) -> list[int]:
-    """`8` or `1,8,32`: the concurrencies to run, in order."""
-    try:
-        levels = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma list of integers: {value!r}") from None
-    if not levels or any(level < 1 for level in levels):
-        raise argparse.ArgumentTypeError(f"concurrency must be one or more integers >= 1: {value!r}")
-    return levels
-
-
-def positive_int(value: str) -> int:
-    """An integer of at least 1."""
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {value}")
-    return number
+    """`wake-training serve` with a fresh data dir (and database), no broker, stopped afterwards."""
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(harness.postgres_database()) if backend == "postgres" else None
+        prefix = f"wake-training-bench-{backend}-"
+        yield stack.enter_context(
+            harness.wake_training_server(log_path, data_dir_prefix=prefix, database_url=database_url)
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both", help="database to bench on")
-    parser.add_argument("--clips", type=positive_int, default=200, help="clips uploaded per run (default 200)")
+    parser.add_argument("--clips", type=harness.positive_int, default=200, help="clips uploaded per run (default 200)")
     parser.add_argument(
         "--concurrency",
         type=parse_concurrency,
         default=[8],
         help="requests in flight at once; a comma list like 1,8 runs each in turn (default 8)",
     )
-    parser.add_argument("--files-per-request", type=positive_int, default=1, help="files in each upload (default 1)")
+    parser.add_argument(
+        "--files-per-request", type=harness.positive_int, default=1, help="files in each upload (default 1)"
+    )
     parser.add_argument("--url", help="bench this running server instead of starting one (--backend is ignored)")
     return parser.parse_args(argv)
 
 
 def report(runs: list[Run]) -> None:
-    print()
-    print("| backend | clips | concurrency | wall s | clips/s | p50 ms | p99 ms | errors |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for run in runs:
-        print(run.row())
+    columns = ("backend", "clips", "concurrency", "wall s", "clips/s", "p50 ms", "p99 ms", "errors")
+    harness.print_table(columns, (run.cells() for run in runs), text_columns=1)
 
 
 def bench_server(
@@ -277,7 +180,7 @@ def bench_server(
         if run.first_error is not None:
             print(f"  first error: {run.first_error}", file=sys.stderr)
             if log_path is not None:
-                print(f"  server log tail ({log_path}):\n{log_tail(log_path)}", file=sys.stderr)
+                print(f"  server log tail ({log_path}):\n{harness.log_tail(log_path)}", file=sys.stderr)
         runs.append(run)
     return runs
 
@@ -286,25 +189,16 @@ def run_all(args: argparse.Namespace, clips: list[bytes]) -> list[Run]:
     """Every run the arguments ask for, against the given server or a fresh one per backend."""
     if args.url:
         base_url = args.url.rstrip("/")
-        health = httpx.get(f"{base_url}/health", headers=auth_headers(), timeout=10)
+        health = httpx.get(f"{base_url}/health", headers=harness.auth_headers(), timeout=10)
         backend = health.json().get("database", "url") if health.status_code == 200 else "url"
         return bench_server(base_url, backend, clips, args, None)
     runs: list[Run] = []
     for backend in BACKENDS if args.backend == "both" else (args.backend,):
-        fd, name = tempfile.mkstemp(prefix=f"wake-training-bench-{backend}-", suffix=".log")
-        os.close(fd)
-        log_path = Path(name)
-        keep_log = True
-        try:
-            with local_server(backend, log_path) as base_url:
-                backend_runs = bench_server(base_url, backend, clips, args, log_path)
+        with harness.server_log(f"wake-training-bench-{backend}-", backend) as log:
+            with local_server(backend, log.path) as base_url:
+                backend_runs = bench_server(base_url, backend, clips, args, log.path)
             runs += backend_runs
-            keep_log = any(run.errors for run in backend_runs)
-        finally:
-            if keep_log:
-                print(f"{backend} server log kept at {log_path}", file=sys.stderr)
-            else:
-                log_path.unlink(missing_ok=True)
+            log.keep = any(run.errors for run in backend_runs)
     return runs
 
 

@@ -82,7 +82,8 @@ def test_a_dataset_change_is_an_event_too(client: TestClient) -> None:
 
 @pytest.fixture
 def impatient_client(settings, request: pytest.FixtureRequest):
-    patched = settings.model_copy(update={"max_attempts": 1, "heartbeat_timeout_s": 1.0, "reaper_interval_s": 3600})
+    # Heartbeats come every timeout/4 = 10 s: none lands between the test silencing the worker and reaping.
+    patched = settings.model_copy(update={"max_attempts": 1, "heartbeat_timeout_s": 40.0, "reaper_interval_s": 3600})
     from api.app import create_app
 
     with TestClient(app=create_app(patched)) as client:

@@ -63,7 +63,7 @@ class EmbeddedWorker:
                         shutdown=self._shutdown,
                         threads=threads,
                     )
-                except Exception:
+                except Exception:  # run_job records failures; this keeps the thread alive for the next job
                     log.exception("embedded worker: job %s crashed", job_id)
         finally:
             engine.dispose()

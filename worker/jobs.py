@@ -31,22 +31,14 @@ class JobStore:
     def claim(self, job_id: uuid.UUID, attempt: int, hostname: str) -> Job | None:
         """Move a queued job to running for this attempt; None if it is not ours to run."""
         now = utcnow()
-        with self.sessions() as session:
-            claimed = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "queued", Job.attempts == attempt)
-                .values(status="running", worker_hostname=hostname, started_at=now, heartbeat_at=now, updated_at=now)
-            ).rowcount
-            if not claimed:
-                session.rollback()
-                return None
-            job = session.get(Job, job_id)
-            assert job is not None
-            self._commit_with_events(
-                session,
-                [self._event(job, "job.started", {"attempt": attempt, "worker": hostname, "status": "running"})],
-            )
-            return job
+        return self._change(
+            job_id,
+            attempt,
+            {"status": "running", "worker_hostname": hostname, "started_at": now, "heartbeat_at": now},
+            "job.started",
+            {"attempt": attempt, "worker": hostname, "status": "running"},
+            from_status="queued",
+        )
 
     def heartbeat(self, job_id: uuid.UUID, attempt: int) -> tuple[bool, bool]:
         """Record that the worker is alive; returns (still ours, cancel requested)."""
@@ -95,38 +87,39 @@ class JobStore:
 
     def release(self, job_id: uuid.UUID, attempt: int, reason: str) -> bool:
         """Give a running job back to the queue (the worker is shutting down); it runs again as a new attempt."""
-        now = utcnow()
-        with self.sessions() as session:
-            released = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
-                .values(status="queued", attempts=attempt + 1, worker_hostname=None, error=reason, updated_at=now)
-            ).rowcount
-            if not released:
-                session.rollback()
-                return False
-            job = session.get(Job, job_id)
-            assert job is not None
-            event = self._event(job, "job.retried", {"status": "queued", "attempt": attempt + 1, "reason": reason})
-            self._commit_with_events(session, [event])
-            return True
+        values = {"status": "queued", "attempts": attempt + 1, "worker_hostname": None, "error": reason}
+        payload = {"status": "queued", "attempt": attempt + 1, "reason": reason}
+        return self._change(job_id, attempt, values, "job.retried", payload) is not None
 
     def _update(
         self, job_id: uuid.UUID, attempt: int, values: dict[str, Any], event_type: str, payload: dict[str, Any]
     ) -> bool:
+        return self._change(job_id, attempt, values, event_type, payload) is not None
+
+    def _change(
+        self,
+        job_id: uuid.UUID,
+        attempt: int,
+        values: dict[str, Any],
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        from_status: str = "running",
+    ) -> Job | None:
+        """Apply `values` if the job is still in `from_status` at this attempt, with its event; else None."""
         with self.sessions() as session:
             changed = session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+                .where(Job.id == job_id, Job.status == from_status, Job.attempts == attempt)
                 .values(**values, updated_at=utcnow())
             ).rowcount
             if not changed:
                 session.rollback()
-                return False
+                return None
             job = session.get(Job, job_id)
             assert job is not None
             self._commit_with_events(session, [self._event(job, event_type, payload)])
-            return True
+            return job
 
     def _finish(
         self, job_id: uuid.UUID, attempt: int, status: str, values: dict[str, Any], payload: dict[str, Any]
@@ -153,5 +146,5 @@ class JobStore:
         for event in events:
             try:
                 self.publisher(to_message(event))
-            except Exception:
+            except Exception:  # the event is stored; clients catch up from the database
                 log.warning("could not publish event %s", event.seq, exc_info=True)

@@ -60,7 +60,7 @@ class _Watch(threading.Thread):
                     cancel = self.store.cancel_requested(self.job_id)
                 if cancel:
                     self.flags.cancel.set()
-            except Exception:
+            except Exception:  # a database hiccup must not kill the job; the reaper judges liveness
                 log.warning("job %s: heartbeat failed", self.job_id, exc_info=True)
 
 
@@ -117,7 +117,7 @@ def run_job(
     partial = export_dir.with_name(f"export.partial-{attempt}")
     try:
         return _train_and_export(job, attempt, store, flags, storage, partial, export_dir, threads)
-    except Exception as exc:
+    except Exception as exc:  # any failure ends the job as failed, with its reason
         log.exception("job %s failed", job_id)
         store.fail(job_id, attempt, f"{type(exc).__name__}: {exc}")
         return "failed"

@@ -113,7 +113,7 @@ class EventRelay:
             else:
                 try:
                     await self._redis.publish(self.channel, encode(message))
-                except Exception:
+                except Exception:  # the event is stored; clients catch up from the database
                     log.warning("could not publish event %s", message.seq, exc_info=True)
 
     async def publish_rows(self, rows: Sequence[Event]) -> None:
@@ -145,7 +145,7 @@ class EventRelay:
                         self._inbox.put_nowait(decode(item["data"]))
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # Redis restarted: subscribe again; gaps are filled from the database
                 log.warning("event relay lost Redis; retrying", exc_info=True)
                 await asyncio.sleep(1)
 
@@ -156,7 +156,7 @@ class EventRelay:
                 continue
             try:
                 batch = [message] if message.seq == self.last_seq + 1 else await self._fill_gap(message)
-            except Exception:
+            except Exception:  # pass the event on; a client that missed some catches up on reconnect
                 log.warning("event relay could not read missed events", exc_info=True)
                 batch = [message]
             for item in batch:

@@ -108,7 +108,7 @@ class JobService:
         await self.events.publish()
         try:
             await self.dispatcher.enqueue(job.id, job.attempts)
-        except Exception as exc:
+        except Exception as exc:  # the broker's failure is reported on the job and to the client
             await self._finish(job, "failed", error=f"could not queue the job: {exc}")
             raise ServiceUnavailable(
                 f"the job queue (broker) did not accept the job: {exc}; job {job.id} is marked failed, "

@@ -30,7 +30,7 @@ async def _database_reachable(state: State) -> bool:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S), state.session_factory() as session:
             await session.execute(text("SELECT 1"))
-    except Exception:
+    except Exception:  # any failure means unreachable; the reason is not the client's business
         return False
     return True
 
@@ -42,7 +42,7 @@ async def _broker_reachable(url: str) -> bool:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             return bool(await client.ping())
-    except Exception:
+    except Exception:  # any failure means unreachable
         return False
     finally:
         await client.aclose()
