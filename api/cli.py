@@ -98,3 +98,23 @@ def _reconcile(*, grace_s: float) -> ReconcileReport:
     from shared.reconcile import reconcile_configured_volume
 
     return reconcile_configured_volume(get_settings(), grace_s=grace_s)
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("audio", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--threshold", default=None, type=float, help="Wake probability to fire at (default: metrics.json's, else 0.5)."
+)
+@click.option("--refractory", default=1.0, show_default=True, type=float, help="Seconds before a detection can repeat.")
+@click.option("--mic", is_flag=True, help="Listen to the microphone instead of a file (needs `sounddevice`).")
+def detect(model: str, audio: str | None, threshold: float | None, refractory: float, mic: bool) -> None:
+    """Run an exported MODEL.onnx over a sound file (or the microphone) and print each detection."""
+    from pathlib import Path
+
+    from worker.detect import run
+
+    audio_path = None if audio is None else Path(audio)
+    status = run(Path(model), audio_path, threshold=threshold, refractory_s=refractory, mic=mic, echo=click.echo)
+    if status:
+        raise SystemExit(status)

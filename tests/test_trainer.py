@@ -14,11 +14,11 @@ import soundfile as sf
 import torch
 
 from shared.training_config import TrainingConfig
-from worker.training import TrainingClip, TrainingResult, TrainingStopped, train
 from worker.training.data import split_validation
 from worker.training.export import load_checkpoint
 from worker.training.features import HOP, N_FFT, LogMel, mel_filterbank
 from worker.training.model import WakeWordModel, parameter_count
+from worker.training.trainer import TrainingClip, TrainingResult, TrainingStopped, train
 
 pytestmark = pytest.mark.unit
 

@@ -139,7 +139,7 @@ def _train_and_export(
 ) -> str:
     import torch
 
-    from worker.training import TrainingClip, TrainingStopped, train
+    from worker.training.trainer import TrainingClip, TrainingStopped, train
 
     torch.set_num_threads(max(1, threads))
     hooks = _Hooks(store, job.id, attempt, flags)

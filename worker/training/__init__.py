@@ -1,5 +1,5 @@
-"""The wake-word training pipeline: data, features, model, training loop and export."""
+"""The wake-word training pipeline: data, features, model, training loop, export and streaming evaluation.
 
-from worker.training.trainer import TrainingClip, TrainingHooks, TrainingResult, TrainingStopped, train
-
-__all__ = ["TrainingClip", "TrainingHooks", "TrainingResult", "TrainingStopped", "train"]
+Modules are imported where used (`worker.training.trainer` needs torch; `worker.training.streaming`
+is numpy only and runs on edge devices), so importing this package imports nothing heavy.
+"""
