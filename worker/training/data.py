@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,19 +51,141 @@ def stack_windows(
     return np.stack([fit_window(clips[i], samples, rng) for i in indices]).astype(np.float32, copy=False)
 
 
+@dataclass(frozen=True)
+class ValidationSplit:
+    """Which clips train and which validate, and a line for the job log saying how they were split."""
+
+    train: np.ndarray
+    """Sorted clip indices for training."""
+    val: np.ndarray
+    """Sorted clip indices held out for validation."""
+    by_speaker: bool
+    """True when whole speakers were held out; False for a random split by clip (no clip names its speaker)."""
+    message: str
+    """What the split did, for hooks.log."""
+    level: str = "info"
+    """The hooks.log level: "warning" when speakers made it impossible to hold out a clip of some class."""
+
+
+def split_clips(
+    labels: np.ndarray,
+    speakers: Sequence[str | None] | None,
+    rng: np.random.Generator,
+    fraction: float = 0.2,
+    *,
+    candidates: int = 64,
+) -> ValidationSplit:
+    """Hold out about `fraction` of each class, keeping every speaker on one side; by clip when no speaker is known."""
+    labels = np.asarray(labels)
+    names = _speaker_names(speakers, labels.size)
+    everything = np.arange(labels.size)
+    if all(name is None for name in names):
+        train, val = _split_by_clip(labels, everything, rng, fraction)
+        message = "validation split by clip at random: no clip names its speaker"
+        return ValidationSplit(train=train, val=val, by_speaker=False, message=message)
+
+    known = np.array([name is not None for name in names])
+    _, unknown_val = _split_by_clip(labels, everything[~known], rng, fraction)
+    # sorted(), not set order: string hashing is salted per process and the split must follow the seed alone.
+    speaker_ids = sorted({name for name in names if name is not None})
+    speaker_index = {name: i for i, name in enumerate(speaker_ids)}
+    clip_speaker = np.array([speaker_index[name] if name is not None else -1 for name in names])
+    # counts[s, c]: clips of speaker s in class c (column 0 negative/noise, 1 positive).
+    counts = np.zeros((len(speaker_ids), 2))
+    np.add.at(counts, (clip_speaker[known], labels[known]), 1)
+    totals = np.bincount(labels, minlength=2)[:2].astype(float)
+    held_unknown = np.bincount(labels[unknown_val], minlength=2)[:2].astype(float)
+    held_speakers = _choose_speakers(counts, totals, held_unknown, rng, fraction, candidates)
+
+    val_known = everything[known & np.isin(clip_speaker, held_speakers)]
+    val = np.sort(np.concatenate([val_known, unknown_val]))
+    train = np.setdiff1d(everything, val)
+    message = (
+        f"validation split by speaker: {held_speakers.size} of {len(speaker_ids)} speakers held out "
+        f"({val_known.size} clips), none on both sides"
+    )
+    if (~known).any():
+        message += f"; {int((~known).sum())} clips without a speaker split by clip at random"
+    missing = [
+        name
+        for value, name in ((1, "positive"), (0, "negative/noise"))
+        if (labels == value).any() and not (labels[val] == value).any()
+    ]
+    level = "info"
+    if val.size == 0 and labels.size:
+        level = "warning"
+        message += "; nothing held out: any held-out clip would put its speaker on both sides or empty a class"
+    elif missing:
+        level = "warning"
+        message += (
+            f"; validation has no {' or '.join(missing)} clip: holding one out would put a speaker on both sides "
+            "or leave training without that class"
+        )
+    return ValidationSplit(train=train, val=val, by_speaker=True, message=message, level=level)
+
+
 def split_validation(
-    labels: np.ndarray, rng: np.random.Generator, fraction: float = 0.2
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    fraction: float = 0.2,
+    *,
+    speakers: Sequence[str | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices for training and for validation, holding out about `fraction` of each class."""
+    """Indices for training and for validation, holding out about `fraction` of each class (see split_clips)."""
+    split = split_clips(labels, speakers, rng, fraction)
+    return split.train, split.val
+
+
+def _speaker_names(speakers: Sequence[str | None] | None, count: int) -> list[str | None]:
+    """One name or None per clip; a blank name counts as unknown."""
+    if speakers is None:
+        return [None] * count
+    if len(speakers) != count:
+        raise ValueError(f"got {len(speakers)} speakers for {count} clips; give one (or None) per clip")
+    return [(name.strip() or None) if isinstance(name, str) else None for name in speakers]
+
+
+def _split_by_clip(
+    labels: np.ndarray, indices: np.ndarray, rng: np.random.Generator, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random split of these clips, class by class."""
     # At least one clip of a class with two or more is held out, and never a class's last one, so that validation
     # has both classes when it can and training always keeps both.
-    train_parts, val_parts = [], []
+    train_parts, val_parts = [indices[:0]], [indices[:0]]
     for value in (1, 0):
-        members = rng.permutation(np.flatnonzero(labels == value))
+        members = rng.permutation(indices[labels[indices] == value])
         held = 0 if members.size < 2 else min(members.size - 1, max(1, round(fraction * members.size)))
         val_parts.append(members[:held])
         train_parts.append(members[held:])
     return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(val_parts))
+
+
+def _choose_speakers(
+    counts: np.ndarray,
+    totals: np.ndarray,
+    held_unknown: np.ndarray,
+    rng: np.random.Generator,
+    fraction: float,
+    candidates: int,
+) -> np.ndarray:
+    """The speakers to hold out: the best prefix of several random speaker orders."""
+    # Speakers are indivisible, so no exact per-class fraction exists in general. Each prefix of a random order is
+    # a candidate, scored by (in order of weight) training keeping every class, validation having every class, and
+    # closeness of each class's held-out share to `fraction`; strict < keeps the first best, so the seed decides.
+    present = totals > 0
+    best_cost, best = np.inf, np.zeros(0, dtype=np.int64)
+    for _ in range(candidates):
+        order = rng.permutation(counts.shape[0])
+        held = np.vstack([np.zeros((1, 2)), np.cumsum(counts[order], axis=0)]) + held_unknown
+        cost = (
+            1000.0 * ((totals - held == 0) & present).sum(axis=1)
+            + 100.0 * ((held == 0) & present).sum(axis=1)
+            + (np.abs(held - fraction * totals) / np.maximum(totals, 1)).sum(axis=1)
+        )
+        k = int(np.argmin(cost))
+        if cost[k] < best_cost:
+            best_cost, best = cost[k], np.sort(order[:k])
+    return best
 
 
 class BalancedSampler:
