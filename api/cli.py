@@ -118,3 +118,56 @@ def detect(model: str, audio: str | None, threshold: float | None, refractory: f
     status = run(Path(model), audio_path, threshold=threshold, refractory_s=refractory, mic=mic, echo=click.echo)
     if status:
         raise SystemExit(status)
+
+
+@main.command()
+@click.argument("phrase")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write clips into.")
+@click.option("--language", default="en", show_default=True, help="espeak-ng language code (en, de, fr, ...).")
+@click.option("--positives", default=50, show_default=True, type=click.IntRange(min=0), help="Clips of the phrase.")
+@click.option("--negatives", default=100, show_default=True, type=click.IntRange(min=0), help="Near misses and speech.")
+@click.option("--noise", default=10, show_default=True, type=click.IntRange(min=0), help="Coloured-noise clips.")
+@click.option("--seed", default=0, show_default=True, type=int, help="The same seed gives the same clips.")
+def synth(phrase: str, out_dir: str, language: str, positives: int, negatives: int, noise: int, seed: int) -> None:
+    """Synthesize PHRASE and its near misses with espeak-ng into OUT/{positive,negative,noise}/NNNN.wav."""
+    import json
+    import time
+    from pathlib import Path
+
+    from worker.synth import synthesize_set, to_wav_bytes
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        # Mixing a new set into an old one would leave clips the manifest does not describe.
+        raise click.UsageError(f"{out} is not empty; choose a new folder or empty this one")
+    started = time.monotonic()
+    try:
+        clips = synthesize_set(
+            phrase, language=language, positives=positives, negatives=negatives, noise=noise, seed=seed
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    entries = []
+    counts = {"positive": 0, "negative": 0, "noise": 0}
+    for clip in clips:
+        relative = f"{clip.label}/{counts[clip.label]:04d}.wav"
+        counts[clip.label] += 1
+        (out / clip.label).mkdir(parents=True, exist_ok=True)
+        (out / relative).write_bytes(to_wav_bytes(clip.audio))
+        entries.append(
+            {
+                "file": relative,
+                "label": clip.label,
+                "text": clip.text,
+                "speaker": clip.speaker,
+                "duration_s": round(clip.duration_s, 3),
+            }
+        )
+    manifest = {"phrase": phrase, "language": language, "seed": seed, "clips": entries}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    audio_s = sum(clip.duration_s for clip in clips)
+    click.echo(
+        f"wrote {counts['positive']} positive, {counts['negative']} negative and {counts['noise']} noise clips "
+        f"({audio_s:.1f} s of audio) to {out} in {time.monotonic() - started:.1f} s"
+    )

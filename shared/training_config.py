@@ -22,6 +22,12 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     learning_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1e-3
     window_s: Annotated[float, msgspec.Meta(ge=0.5, le=3.0)] = 1.0
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+    augment: bool = True
+    """Placement, gain, noise, reverb, speed, pitch and SpecAugment on each training batch."""
+    warmup_fraction: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.1
+    """Share of the steps over which the learning rate ramps up before its cosine decay."""
+    target_fa_per_hour: Annotated[float, msgspec.Meta(gt=0, le=100)] = 0.5
+    """False accepts per hour of background audio the calibrated threshold aims at."""
 
 
 class ConfigError(ValueError):

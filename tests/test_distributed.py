@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import redis
 from websockets.sync.client import connect
 
 import migrations
@@ -25,6 +26,8 @@ from tests.sse import SSEEvent, collect
 pytestmark = pytest.mark.integration
 
 FINISHED = {"succeeded", "failed", "cancelled"}
+# Each stack of this run gets a different Redis database number (1-15; 0 is left to people).
+REDIS_DATABASES = iter(random.sample(range(1, 16), 15))
 QUICK = {"preset": "tiny", "config_overrides": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 8}}
 LONG = {"preset": "tiny", "config_overrides": {"epochs": 300, "steps_per_epoch": 20, "batch_size": 8}}
 
@@ -42,8 +45,12 @@ class Stack:
 def start_stack(tmp: Path, make_database: Any, redis_base: str, workers: int) -> tuple[Server, Stack]:
     database_url = make_database()
     migrations.upgrade(database_url)
-    # A Redis database of its own, so that no other run's worker takes this run's jobs.
-    broker = f"{redis_base}/{random.randint(1, 15)}"
+    broker = f"{redis_base}/{next(REDIS_DATABASES)}"
+    # A Redis database of its own, emptied: no other stack's worker takes this stack's jobs, and no message
+    # left by an earlier run is delivered to this one.
+    client = redis.Redis.from_url(broker)
+    client.flushdb()
+    client.close()
     env = clean_env(
         WAKE_TRAINING_DATA_DIR=str(tmp / "volume"),
         WAKE_TRAINING_DATABASE_URL=database_url,

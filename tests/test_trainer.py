@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.unit
 
 RATE = 16_000
 CONFIG = TrainingConfig(preset="tiny", epochs=2, steps_per_epoch=4, batch_size=8, seed=7)
-EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "config.json"}
+EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "config.json", "metrics.json"}
 
 
 @dataclass
@@ -105,7 +106,8 @@ def test_progress_is_reported_once_per_epoch_with_finite_losses(trained: tuple) 
     assert all(call["epochs"] == 2 and call["total_steps"] == 8 for call in hooks.progress_calls)
     assert all(math.isfinite(loss) for loss in hooks.losses)
     assert all(
-        set(call["metrics"]) == {"val_loss", "val_accuracy"} and all(map(math.isfinite, call["metrics"].values()))
+        set(call["metrics"]) == {"val_loss", "val_accuracy", "learning_rate", "clips_per_s", "eta_s"}
+        and all(map(math.isfinite, call["metrics"].values()))
         for call in hooks.progress_calls
     )
     assert hooks.stop_checks == 8
@@ -115,8 +117,13 @@ def test_progress_is_reported_once_per_epoch_with_finite_losses(trained: tuple) 
 
 def test_split_is_logged_and_holds_out_about_a_fifth_of_each_class(trained: tuple) -> None:
     result, hooks, _ = trained
-    assert (result.metrics["train_clips"], result.metrics["val_clips"]) == (20, 4)
-    assert any("20 clips for training" in message and "4 held out" in message for _, message in hooks.messages)
+    # The clips name three speakers, so whole speakers are held out: one of three, 8 of 24 clips here.
+    train, val = int(result.metrics["train_clips"]), int(result.metrics["val_clips"])
+    assert train + val == 24 and 4 <= val <= 8
+    assert any(
+        f"{train} clips for training" in message and f"{val} held out" in message for _, message in hooks.messages
+    )
+    assert any("speaker" in message for _, message in hooks.messages)
     labels = np.array([1] * 3 + [0] * 2)
     train_idx, val_idx = split_validation(labels, np.random.default_rng(0))
     assert sorted(labels[val_idx]) == [0, 1]
@@ -198,3 +205,31 @@ def test_log_mel_conv1d_matches_torch_stft() -> None:
 @pytest.mark.parametrize(("preset", "limit"), [("tiny", 30_000), ("small", 100_000), ("base", 500_000)])
 def test_preset_parameter_counts_stay_within_their_limits(preset: str, limit: int) -> None:
     assert parameter_count(WakeWordModel(preset)) <= limit
+
+
+def test_metrics_json_holds_the_calibrated_threshold_and_the_detection_error_curve(trained: tuple) -> None:
+    result, hooks, export_dir = trained
+    report = json.loads((export_dir / "metrics.json").read_text())
+
+    calibration = report["calibration"]
+    assert set(calibration) == {"threshold", "frr", "fa_per_hour", "target_fa_per_hour", "met_target"}
+    assert report["threshold"] == calibration["threshold"] == result.metrics["threshold"]
+    assert calibration["target_fa_per_hour"] == 0.5
+    curve = report["curve"]
+    assert len(curve) > 10
+    thresholds = [point["threshold"] for point in curve]
+    assert thresholds == sorted(thresholds)
+    fa = [point["fa_per_hour"] for point in curve]
+    assert all(a >= b for a, b in itertools.pairwise(fa)), "FA/h never rises with the threshold"
+    assert 0.0 <= result.metrics["val_frr"] <= 1.0
+    assert report["negative_audio_s"] > 0
+    assert any(message.startswith("threshold ") for _, message in hooks.messages)
+
+
+def test_roc_auc_is_the_chance_a_positive_outscores_a_negative() -> None:
+    from worker.training.evaluate import roc_auc
+
+    labels = np.array([1, 1, 0, 0])
+    assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2]), labels) == 1.0
+    assert roc_auc(np.array([0.1, 0.2, 0.9, 0.8]), labels) == 0.0
+    assert roc_auc(np.array([0.5, 0.5, 0.5, 0.5]), labels) == 0.5

@@ -155,6 +155,7 @@ def _train_and_export(
             partial,
             hooks,
             device=device,
+            cache_dir=storage.root / "cache",
         )
     except TrainingStopped:
         if flags.cancel.is_set():

@@ -6,6 +6,12 @@ import numpy as np
 import torch
 
 from worker.training.model import WakeWordModel
+from worker.training.streaming import (
+    calibrate_threshold,
+    clip_max_scores,
+    detection_error_curve,
+    stream_scores,
+)
 
 # Scoring thousands of windows as one batch can take gigabytes; chunks keep memory flat.
 CHUNK = 256
@@ -36,3 +42,68 @@ def binary_metrics(logits: np.ndarray, labels: np.ndarray, prefix: str) -> dict[
     loss = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
     accuracy = ((x > 0) == (y > 0.5)).mean()
     return {f"{prefix}_loss": float(loss.mean()), f"{prefix}_accuracy": float(accuracy)}
+
+
+# The deployed detector's hop and refractory period (worker.detect uses the same).
+HOP_S = 0.1
+REFRACTORY_S = 1.0
+
+
+def probability_scorer(model: WakeWordModel, device: torch.device):
+    """A numpy windows -> probabilities function for the streaming evaluation."""
+
+    def score(windows: np.ndarray) -> np.ndarray:
+        logits = score_logits(model, np.ascontiguousarray(windows, dtype=np.float32), device)
+        return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+    return score
+
+
+def streaming_evaluation(
+    model: WakeWordModel,
+    device: torch.device,
+    positives: list[np.ndarray],
+    negatives: list[np.ndarray],
+    *,
+    window: int,
+    target_fa_per_hour: float,
+) -> dict:
+    """FRR on positive clips and FA/h over all negative audio streamed end to end, the curve and the threshold."""
+    score = probability_scorer(model, device)
+    hop = round(HOP_S * 16_000)
+    positive_scores = clip_max_scores(score, positives, window=window, hop=hop) if positives else np.zeros(0)
+    stream = np.concatenate(negatives) if negatives else np.zeros(0, dtype=np.float32)
+    negative_scores = stream_scores(score, stream, window=window, hop=hop)
+    duration_s = stream.size / 16_000
+    if positive_scores.size == 0 or duration_s == 0:
+        return {}
+    curve = detection_error_curve(
+        positive_scores, negative_scores, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=duration_s
+    )
+    calibration = calibrate_threshold(curve, target_fa_per_hour)
+    threshold = calibration["threshold"]
+    labels = np.concatenate([np.ones(positive_scores.size), np.zeros(negative_scores.size)])
+    scores = np.concatenate([positive_scores, negative_scores])
+    predicted = scores >= threshold
+    true_positive = float(np.sum(predicted & (labels == 1)))
+    return {
+        "calibration": calibration,
+        "curve": curve,
+        "negative_audio_s": duration_s,
+        "positive_clips": int(positive_scores.size),
+        "precision": true_positive / max(1.0, float(predicted.sum())),
+        "recall": true_positive / positive_scores.size,
+        "roc_auc": roc_auc(scores, labels),
+    }
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the chance a positive outscores a negative, ties counting half."""
+    from scipy.stats import rankdata
+
+    positives = int((labels == 1).sum())
+    negatives = labels.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
