@@ -1,4 +1,4 @@
-"""The `wake-training` command: serve, migrate, reconcile."""
+"""The `wake-training` command: serve, worker, migrate, reconcile, detect, synth."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.unit
 
 RATE = 16_000
 CONFIG = TrainingConfig(preset="tiny", epochs=2, steps_per_epoch=4, batch_size=8, seed=7)
-EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "config.json", "metrics.json"}
+EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "model.int8.onnx", "config.json", "metrics.json"}
 
 
 @dataclass
@@ -233,3 +233,10 @@ def test_roc_auc_is_the_chance_a_positive_outscores_a_negative() -> None:
     assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2]), labels) == 1.0
     assert roc_auc(np.array([0.1, 0.2, 0.9, 0.8]), labels) == 0.0
     assert roc_auc(np.array([0.5, 0.5, 0.5, 0.5]), labels) == 0.5
+
+
+def test_the_int8_model_is_exported_and_close_to_fp32(trained: tuple) -> None:
+    result, _, export_dir = trained
+    assert (export_dir / "model.int8.onnx").stat().st_size == result.metrics["onnx_int8_bytes"]
+    assert result.metrics["int8_max_abs_diff"] < 0.05
+    assert result.metrics["int8_agreement_at_0_5"] >= 0.9
