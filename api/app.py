@@ -26,7 +26,7 @@ from api.events.relay import EventRelay
 from api.events.routes import all_events, events_socket, job_events
 from api.jobs.dispatch import CeleryDispatcher, EmbeddedDispatcher
 from api.jobs.reaper import requeue_waiting, run_reaper
-from api.jobs.routes import JobController, train
+from api.jobs.routes import JobController, synthesize, train
 from api.recordings.routes import RecordingController
 from api.system.routes import health
 from shared.db.session import async_session_factory, create_async_db_engine
@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DatasetController,
             RecordingController,
             train,
+            synthesize,
             JobController,
             all_events,
             job_events,

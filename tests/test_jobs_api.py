@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -76,3 +77,32 @@ def test_job_listing_refuses_unknown_status_and_bad_paging(client: TestClient) -
     assert client.get("/jobs", params={"status": "done"}).status_code == 422
     assert client.get("/jobs", params={"limit": 0}).status_code == 422
     assert client.get("/jobs", params={"dataset": "../x"}).status_code == 422
+
+
+def test_synthesizing_into_an_unknown_dataset_is_404_and_bad_requests_are_422(client: TestClient) -> None:
+    assert client.post("/datasets/nope/synthesize", json={"phrase": "hey jarvis", "count": 5}).status_code == 404
+    create_dataset(client, "kitchen")
+    for body, named in (
+        ({"phrase": "", "count": 5}, "phrase"),
+        ({"phrase": "hey jarvis", "count": 0}, "count"),
+        ({"phrase": "hey jarvis", "count": 5, "voices": 3}, "voices"),
+    ):
+        response = client.post("/datasets/kitchen/synthesize", json=body)
+        assert response.status_code == 422, body
+        assert named in response.json()["detail"]
+    assert client.get("/jobs").json()["total"] == 0
+
+
+def test_a_synthesize_job_in_an_unknown_language_fails_with_the_reason(client: TestClient) -> None:
+    create_dataset(client, "kitchen")
+    job = client.post("/datasets/kitchen/synthesize", json={"phrase": "hey", "count": 2, "language": "xx-nope"}).json()
+    assert job["kind"] == "synthesize" and job["status"] in ("queued", "running", "failed")
+
+    deadline = time.monotonic() + 30
+    while (job := client.get(f"/jobs/{job['id']}").json())["status"] not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+    assert job["status"] == "failed"
+    assert "xx-nope" in job["error"]
+    assert client.get("/datasets/kitchen").json()["clip_counts"] == {"positive": 0, "negative": 0, "noise": 0}

@@ -7,12 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.audio import NormalizedClip
+from shared.clips import clip_fields, new_clip
 from shared.db.base import utcnow
-from shared.db.models import Event, Job
+from shared.db.models import Clip, Event, Job
 from shared.events import Publisher, event_order_lock, new_event, to_message
+from shared.storage import Storage, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,58 @@ class JobStore:
     def cancelled(self, job_id: uuid.UUID, attempt: int) -> bool:
         """Mark a running job cancelled (the user asked)."""
         return self._finish(job_id, attempt, "cancelled", {}, {"reason": "cancelled by request"})
+
+    def add_clips(
+        self,
+        job_id: uuid.UUID,
+        attempt: int,
+        storage: Storage,
+        items: list[tuple[NormalizedClip, str, str | None, str | None]],
+        source: str = "synthetic",
+    ) -> tuple[int, int] | None:
+        """Store clips (audio, label, speaker, notes) into the job's dataset with their events.
+
+        Audio the dataset already holds is skipped. Returns (added, skipped), or None if the job is no longer ours.
+        """
+        with self.sessions() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status != "running" or job.attempts != attempt or job.dataset_id is None:
+                return None
+            wanted = [item[0].sha256 for item in items]
+            seen = set(
+                session.scalars(select(Clip.sha256).where(Clip.dataset_id == job.dataset_id, Clip.sha256.in_(wanted)))
+            )
+            rows: list[tuple[Clip, bytes]] = []
+            for audio, label, speaker, notes in items:
+                if audio.sha256 in seen:
+                    continue
+                seen.add(audio.sha256)
+                row = new_clip(
+                    job.dataset_id, audio, label=label, speaker=speaker, notes=notes, source=source, filename=None
+                )
+                rows.append((row, audio.wav_bytes))
+            # Files first, rows second, as for uploads: a crash leaves only files without rows (reconcile).
+            paths = [storage.clip_path(job.dataset_name, row.id) for row, _ in rows]
+            try:
+                for path, (_, data) in zip(paths, rows, strict=True):
+                    atomic_write(path, data)
+                session.add_all(row for row, _ in rows)
+                session.flush()
+                events = [
+                    new_event(
+                        "dataset.clip_added",
+                        dataset=job.dataset_name,
+                        payload={"clip": msgspec.to_builtins(clip_fields(row, job.dataset_name))},
+                    )
+                    for row, _ in rows
+                ]
+                self._commit_with_events(session, events)
+            except BaseException:
+                session.rollback()
+                for path in paths:
+                    path.unlink(missing_ok=True)
+                raise
+            return len(rows), len(items) - len(rows)
 
     def release(self, job_id: uuid.UUID, attempt: int, reason: str) -> bool:
         """Give a running job back to the queue (the worker is shutting down); it runs again as a new attempt."""

@@ -116,6 +116,8 @@ def run_job(
     export_dir = storage.job_export_dir(job_id)
     partial = export_dir.with_name(f"export.partial-{attempt}")
     try:
+        if job.kind == "synthesize":
+            return _synthesize(job, attempt, store, flags, settings)
         return _train_and_export(job, attempt, store, flags, storage, partial, export_dir, threads)
     except Exception as exc:  # any failure ends the job as failed, with its reason
         log.exception("job %s failed", job_id)
@@ -158,18 +160,32 @@ def _train_and_export(
             cache_dir=storage.root / "cache",
         )
     except TrainingStopped:
-        if flags.cancel.is_set():
-            store.cancelled(job.id, attempt)
-            return "cancelled"
-        if flags.shutdown.is_set() and not flags.lost.is_set():
-            store.release(job.id, attempt, "the worker shut down during the job; it will run again")
-            return "queued"
-        return "lost"
+        return _stopped(job, attempt, store, flags)
     artifacts = _write_manifest(partial, job)
     _publish_export(partial, export_dir)
     if not store.succeed(job.id, attempt, result.metrics, artifacts):
         return "lost"
     return "succeeded"
+
+
+def _synthesize(job: Job, attempt: int, store: JobStore, flags: StopFlags, settings: Settings) -> str:
+    from worker.synth_job import run_synthesis
+
+    status = run_synthesis(
+        job, attempt, store=store, settings=settings, hooks=_Hooks(store, job.id, attempt, flags), stop=flags.any
+    )
+    return _stopped(job, attempt, store, flags) if status == "stopped" else status
+
+
+def _stopped(job: Job, attempt: int, store: JobStore, flags: StopFlags) -> str:
+    """Record why a job stopped early: cancelled, handed back on shutdown, or (lost) nothing to record."""
+    if flags.cancel.is_set():
+        store.cancelled(job.id, attempt)
+        return "cancelled"
+    if flags.shutdown.is_set() and not flags.lost.is_set():
+        store.release(job.id, attempt, "the worker shut down during the job; it will run again")
+        return "queued"
+    return "lost"
 
 
 def _snapshot_clips(job: Job, storage: Storage) -> list[tuple[dict[str, Any], Path]]:

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import File
 
-from api.jobs.schemas import Job, JobPage, LogPage, TrainRequest
+from api.jobs.schemas import Job, JobPage, LogPage, SynthesizeRequest, TrainRequest
 from api.jobs.service import JobService, parse_job_id
 from api.validation import check_dataset_name
 
@@ -20,6 +20,12 @@ STATUS_HELP = "queued, running, succeeded, failed or cancelled"
 async def train(data: JSONBody[TrainRequest], jobs: NamedDependency[JobService]) -> Job:
     """Queue a training job for a dataset; 202 with the job, which runs on the next free worker."""
     return await jobs.submit(data)
+
+
+@post("/datasets/{name:str}/synthesize", status_code=202, tags=["jobs", "datasets"])
+async def synthesize(name: FromPath[str], data: JSONBody[SynthesizeRequest], jobs: NamedDependency[JobService]) -> Job:
+    """Queue a job that synthesizes clips of the phrase with espeak-ng into the dataset (`source=synthetic`)."""
+    return await jobs.submit_synthesis(name, data)
 
 
 class JobController(Controller):

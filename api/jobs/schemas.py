@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -15,6 +15,17 @@ class TrainRequest(msgspec.Struct, forbid_unknown_fields=True):
     dataset: str
     config_overrides: dict[str, Any] | None = None
     preset: str | None = None
+
+
+class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Synthesize clips with espeak-ng: `count` positives of the phrase, near-miss negatives and noise clips."""
+
+    phrase: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    count: Annotated[int, msgspec.Meta(ge=1, le=5000)]
+    language: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] = "en"
+    negatives: Annotated[int, msgspec.Meta(ge=0, le=10000)] | None = None
+    noise: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
 
 
 class Artifact(msgspec.Struct):
@@ -31,6 +42,7 @@ class Job(msgspec.Struct):
 
     id: uuid.UUID
     dataset: str
+    kind: str
     status: str
     preset: str | None
     config: dict[str, Any]

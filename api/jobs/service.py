@@ -89,6 +89,7 @@ class JobService:
             id=uuid.uuid4(),
             dataset_id=dataset.id,
             dataset_name=dataset.name,
+            kind="train",
             status="queued",
             preset=config.preset,
             config=config_dict,
@@ -96,13 +97,46 @@ class JobService:
             snapshot_sha256=hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest(),
             attempts=1,
         )
+        await self._queue(job, {"config": config_dict, "clip_count": len(snapshot)})
+        return self.to_schema(job)
+
+    async def submit_synthesis(self, dataset_name: str, request: schemas.SynthesizeRequest) -> schemas.Job:
+        """Queue a job that synthesizes clips into the dataset (positives, near misses, noise)."""
+        dataset = await self.datasets.get(dataset_name)
+        phrase = " ".join(request.phrase.split())
+        if not phrase:
+            raise InvalidInput("phrase is empty; give the wake phrase to synthesize, e.g. 'hey jarvis'")
+        config = {
+            "phrase": phrase,
+            "language": request.language,
+            "positives": request.count,
+            "negatives": 2 * request.count if request.negatives is None else request.negatives,
+            "noise": max(1, request.count // 10) if request.noise is None else request.noise,
+            "seed": request.seed,
+        }
+        job = Job(
+            id=uuid.uuid4(),
+            dataset_id=dataset.id,
+            dataset_name=dataset.name,
+            kind="synthesize",
+            status="queued",
+            config=config,
+            clips=[],
+            snapshot_sha256=hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
+            attempts=1,
+        )
+        await self._queue(job, {"config": config})
+        return self.to_schema(job)
+
+    async def _queue(self, job: Job, payload: dict) -> None:
+        """Write the job row and its `job.queued` event, then hand the job to a worker."""
         self.session.add(job)
         await self.session.flush()
         await self.events.add(
             "job.queued",
             job_id=job.id,
-            dataset=dataset.name,
-            payload={"status": "queued", "config": config_dict, "clip_count": len(snapshot)},
+            dataset=job.dataset_name,
+            payload={"status": "queued", "kind": job.kind, **payload},
         )
         await self.session.commit()
         await self.events.publish()
@@ -115,7 +149,6 @@ class JobService:
                 "check WAKE_TRAINING_BROKER_URL and try again",
                 job_id=str(job.id),
             ) from None
-        return self.to_schema(job)
 
     async def list(self, *, dataset: str | None, status: str | None, limit: int, offset: int) -> schemas.JobPage:
         """Jobs newest first, filtered by dataset and status."""
@@ -289,6 +322,7 @@ class JobService:
         return schemas.Job(
             id=job.id,
             dataset=job.dataset_name,
+            kind=job.kind,
             status=job.status,
             preset=job.preset,
             config=job.config,

@@ -19,12 +19,12 @@ from api.events.recorder import EventRecorder
 from api.recordings import schemas
 from api.validation import clean_text, require_label, require_source
 from shared.audio import (
-    TARGET_SAMPLE_RATE,
     AudioError,
     NormalizedClip,
     UnsupportedAudio,
     normalize_clip,
 )
+from shared.clips import clip_fields, new_clip
 from shared.db.base import utcnow
 from shared.db.models import Clip, Dataset
 from shared.settings import Settings
@@ -91,21 +91,14 @@ class RecordingService:
         await self._refuse_duplicates(dataset, uploads, normalized)
 
         clips = [
-            Clip(
-                id=uuid.uuid4(),
-                dataset_id=dataset.id,
+            new_clip(
+                dataset.id,
+                clip,
                 label=label,
                 speaker=speaker,
                 notes=notes,
                 source=source,
-                original_filename=_filename(upload.filename),
-                original_format=clip.original_format,
-                original_sample_rate=clip.original_sample_rate,
-                original_channels=clip.original_channels,
-                duration_s=clip.duration_s,
-                loudness_dbfs=clip.loudness_dbfs,
-                sha256=clip.sha256,
-                size_bytes=len(clip.wav_bytes),
+                filename=_filename(upload.filename),
             )
             for upload, clip in zip(uploads, normalized, strict=True)
         ]
@@ -291,28 +284,7 @@ class RecordingService:
             )
 
     def _to_schema(self, clip: Clip, dataset_name: str) -> schemas.Clip:
-        return schemas.Clip(
-            id=clip.id,
-            dataset=dataset_name,
-            label=clip.label,
-            speaker=clip.speaker,
-            notes=clip.notes,
-            source=clip.source,
-            original_filename=clip.original_filename,
-            original_format=clip.original_format,
-            original_sample_rate=clip.original_sample_rate,
-            original_channels=clip.original_channels,
-            duration_s=clip.duration_s,
-            loudness_dbfs=clip.loudness_dbfs,
-            sample_rate=TARGET_SAMPLE_RATE,
-            sha256=clip.sha256,
-            size_bytes=clip.size_bytes,
-            created_at=clip.created_at,
-            updated_at=clip.updated_at,
-            deleted=clip.deleted,
-            deleted_at=clip.deleted_at,
-            audio_url=f"/datasets/{dataset_name}/recordings/{clip.id}/audio",
-        )
+        return schemas.Clip(**clip_fields(clip, dataset_name))
 
 
 def _describe(upload: Upload, index: int) -> str:

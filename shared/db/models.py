@@ -80,6 +80,7 @@ class Clip(Base):
 
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_KINDS = ("train", "synthesize")
 FINISHED_STATES = ("succeeded", "failed", "cancelled")
 
 
@@ -89,6 +90,7 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint(f"status IN {JOB_STATES!r}", name="status"),
+        CheckConstraint(f"kind IN {JOB_KINDS!r}", name="kind"),
         Index("ix_jobs_dataset_created", "dataset_id", "created_at"),
         Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
     )
@@ -97,6 +99,7 @@ class Job(Base):
     # The name is kept as well: a job's history outlives a deleted dataset.
     dataset_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     dataset_name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="train", server_default="train")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     preset: Mapped[str | None] = mapped_column(String(16))
     config: Mapped[dict] = mapped_column(JSONType)

@@ -117,7 +117,7 @@ def train(
     total_steps = config.epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup_fraction))
     best_state: dict[str, torch.Tensor] | None = None
-    best_val_loss = math.inf
+    best_score: tuple[float, float] = (-math.inf, -math.inf)
     started = time.monotonic()
     step = 0
     epoch_loss = math.nan
@@ -150,10 +150,11 @@ def train(
             losses.append(value)
         epoch_loss = float(np.mean(losses))
         val_metrics = binary_metrics(score_logits(model, val_windows, torch_device), labels[val_idx], "val")
-        val_loss = val_metrics.get("val_loss", epoch_loss)
-        if val_loss < best_val_loss:
-            # The best epoch's weights are the ones exported, not the last epoch's.
-            best_val_loss, best_epoch = val_loss, epoch
+        # The best epoch's weights are exported, not the last epoch's. Accuracy, not loss, picks it: on a small
+        # validation side the loss of a confident, better model can rise while it classifies more clips right.
+        score = (val_metrics.get("val_accuracy", 0.0), -val_metrics.get("val_loss", epoch_loss))
+        if score >= best_score:
+            best_score, best_epoch = score, epoch
             best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
         elapsed = time.monotonic() - started
         val_metrics = {
@@ -170,7 +171,7 @@ def train(
 
     if best_state is not None:
         model.load_state_dict(best_state)
-        hooks.log(f"keeping the weights of epoch {best_epoch} (lowest validation loss {best_val_loss:.4f})")
+        hooks.log(f"keeping the weights of epoch {best_epoch} (validation accuracy {best_score[0]:.3f})")
     evaluation = streaming_evaluation(
         model,
         torch_device,

@@ -1,0 +1,64 @@
+"""A clip's row made from normalized audio, and its public fields: one definition for the API and the worker."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from shared.audio import TARGET_SAMPLE_RATE, NormalizedClip
+from shared.db.models import Clip
+
+
+def new_clip(
+    dataset_id: uuid.UUID,
+    clip: NormalizedClip,
+    *,
+    label: str,
+    speaker: str | None,
+    notes: str | None,
+    source: str,
+    filename: str | None,
+) -> Clip:
+    """The row of a clip about to be stored (its id names its file)."""
+    return Clip(
+        id=uuid.uuid4(),
+        dataset_id=dataset_id,
+        label=label,
+        speaker=speaker,
+        notes=notes,
+        source=source,
+        original_filename=filename,
+        original_format=clip.original_format,
+        original_sample_rate=clip.original_sample_rate,
+        original_channels=clip.original_channels,
+        duration_s=clip.duration_s,
+        loudness_dbfs=clip.loudness_dbfs,
+        sha256=clip.sha256,
+        size_bytes=len(clip.wav_bytes),
+    )
+
+
+def clip_fields(clip: Clip, dataset_name: str) -> dict[str, Any]:
+    """A clip as the API shows it (and as `dataset.clip_*` events carry it)."""
+    return {
+        "id": clip.id,
+        "dataset": dataset_name,
+        "label": clip.label,
+        "speaker": clip.speaker,
+        "notes": clip.notes,
+        "source": clip.source,
+        "original_filename": clip.original_filename,
+        "original_format": clip.original_format,
+        "original_sample_rate": clip.original_sample_rate,
+        "original_channels": clip.original_channels,
+        "duration_s": clip.duration_s,
+        "loudness_dbfs": clip.loudness_dbfs,
+        "sample_rate": TARGET_SAMPLE_RATE,
+        "sha256": clip.sha256,
+        "size_bytes": clip.size_bytes,
+        "created_at": clip.created_at,
+        "updated_at": clip.updated_at,
+        "deleted": clip.deleted,
+        "deleted_at": clip.deleted_at,
+        "audio_url": f"/datasets/{dataset_name}/recordings/{clip.id}/audio",
+    }
