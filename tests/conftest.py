@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,6 +178,20 @@ def add_clips(client: TestClient, dataset: str, count: int, *, label: str = "pos
     response = upload(client, dataset, files, label=label, **fields)
     assert response.status_code == 201, response.text
     return response.json()["clips"]
+
+
+FINISHED_JOB_STATES = {"succeeded", "failed", "cancelled"}
+
+
+def wait_for_job(http: Any, job_id: str, statuses: set[str] = FINISHED_JOB_STATES, timeout: float = 120) -> dict:
+    """Poll GET /jobs/{id} (on an httpx or test client) until the job is in one of `statuses`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = http.get(f"/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} is {job['status']} after {timeout} s, not one of {statuses}: {job}")
 
 
 def dataset_state(client: TestClient, settings: Settings, name: str) -> dict[str, Any]:

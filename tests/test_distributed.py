@@ -20,6 +20,7 @@ from websockets.sync.client import connect
 
 import migrations
 from tests.audio_factory import encode, tone
+from tests.conftest import wait_for_job
 from tests.processes import Server, Worker, clean_env
 from tests.sse import SSEEvent, collect
 
@@ -96,16 +97,6 @@ def submit(http: httpx.Client, dataset: str, body: dict[str, Any]) -> dict[str, 
     return response.json()
 
 
-def wait_for(http: httpx.Client, job_id: str, statuses: set[str], timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = http.get(f"/jobs/{job_id}").json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} is {job['status']} after {timeout} s, not one of {statuses}: {job}")
-
-
 def assert_export_matches_manifest(volume: Path, job: dict[str, Any]) -> None:
     export = volume / "jobs" / job["id"] / "export"
     assert sorted(p.name for p in export.parent.iterdir()) == ["export"], "no partial export is left"
@@ -155,7 +146,7 @@ def test_two_workers_take_jobs_from_one_queue_and_clients_watch_them_live(stack:
     time.sleep(0.5)
 
     jobs = [submit(stack.http, "shared-queue", QUICK) for _ in range(count)]
-    finished = [wait_for(stack.http, job["id"], FINISHED, timeout=180) for job in jobs]
+    finished = [wait_for_job(stack.http, job["id"], FINISHED, timeout=180) for job in jobs]
     sse_reader.join(60)
     ws.join(60)
 
@@ -184,7 +175,7 @@ def test_cancel_a_queued_and_a_running_job_then_the_worker_takes_the_next(stack:
     make_dataset(stack.http, "cancelling")
     long_jobs = [submit(stack.http, "cancelling", LONG) for _ in range(2)]
     for job in long_jobs:
-        wait_for(stack.http, job["id"], {"running"}, timeout=60)
+        wait_for_job(stack.http, job["id"], {"running"}, timeout=60)
     waiting = submit(stack.http, "cancelling", QUICK)
 
     cancelled = stack.http.post(f"/jobs/{waiting['id']}/cancel")
@@ -195,19 +186,19 @@ def test_cancel_a_queued_and_a_running_job_then_the_worker_takes_the_next(stack:
     wait_for_progress(stack.http, running["id"])
     asked = time.monotonic()
     assert stack.http.post(f"/jobs/{running['id']}/cancel").status_code == 202
-    stopped = wait_for(stack.http, running["id"], FINISHED, timeout=30)
+    stopped = wait_for_job(stack.http, running["id"], FINISHED, timeout=30)
     assert stopped["status"] == "cancelled"
     assert time.monotonic() - asked < 5
     assert stopped["progress"]["step"] < stopped["progress"]["total_steps"]
 
-    after = wait_for(stack.http, submit(stack.http, "cancelling", QUICK)["id"], FINISHED, timeout=120)
+    after = wait_for_job(stack.http, submit(stack.http, "cancelling", QUICK)["id"], FINISHED, timeout=120)
     assert after["status"] == "succeeded"
     waiting_events = collect(stack.http, f"/jobs/{waiting['id']}/events", until=lambda _: False, timeout=10)
     assert [e.type for e in waiting_events] == ["job.queued", "job.cancelled"], "a cancelled queued job never starts"
     assert stack.http.post(f"/jobs/{waiting['id']}/cancel").status_code == 409
 
     stack.http.post(f"/jobs/{long_jobs[1]['id']}/cancel")
-    assert wait_for(stack.http, long_jobs[1]["id"], FINISHED, timeout=30)["status"] == "cancelled"
+    assert wait_for_job(stack.http, long_jobs[1]["id"], FINISHED, timeout=30)["status"] == "cancelled"
 
 
 def wait_for_progress(http: httpx.Client, job_id: str, timeout: float = 60) -> None:
@@ -226,7 +217,7 @@ def test_an_sse_client_that_reconnects_with_last_event_id_gets_exactly_what_it_m
 
     first = collect(stack.http, url, until=lambda events: len(events) >= 3, timeout=60)
     rest = collect(stack.http, url, until=lambda _: False, headers={"Last-Event-ID": str(first[-1].id)}, timeout=120)
-    wait_for(stack.http, job["id"], FINISHED)
+    wait_for_job(stack.http, job["id"], FINISHED)
     whole = collect(stack.http, url, until=lambda _: False, timeout=30)
 
     assert len(first) == 3
@@ -242,12 +233,12 @@ def test_a_worker_killed_mid_job_hands_the_job_to_the_other_worker(
         make_dataset(own.http, "killing")
         body = {"preset": "tiny", "config_overrides": {"epochs": 8, "steps_per_epoch": 10, "batch_size": 8}}
         job = submit(own.http, "killing", body)
-        running = wait_for(own.http, job["id"], {"running"}, timeout=60)
+        running = wait_for_job(own.http, job["id"], {"running"}, timeout=60)
         wait_for_progress(own.http, job["id"])
         victim = next(w for w in own.workers if w.name == running["worker_hostname"])
         victim.kill()
 
-        finished = wait_for(own.http, job["id"], FINISHED, timeout=120)
+        finished = wait_for_job(own.http, job["id"], FINISHED, timeout=120)
 
         assert finished["status"] == "succeeded", finished
         assert finished["worker_hostname"] != victim.name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,12 +14,12 @@ from litestar.testing import TestClient
 import migrations
 from api.app import create_app
 from shared.settings import Settings
+from tests.conftest import wait_for_job
 from worker.detect import WakeWordDetector
 from worker.synth import EspeakSynthesizer, ordinary_sentences
 from worker.training.streaming import window_count
 
 pytestmark = pytest.mark.e2e
-FINISHED = {"succeeded", "failed", "cancelled"}
 
 
 @pytest.fixture
@@ -32,16 +31,6 @@ def embedded(tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
-def wait(client: TestClient, job_id: str, timeout: float = 150) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in FINISHED:
-            return job
-        time.sleep(0.25)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
-
-
 def test_synthesize_train_and_detect_the_phrase(embedded: TestClient, tmp_path: Path) -> None:
     client = embedded
     assert client.post("/datasets", json={"name": "jarvis", "wake_phrase": "hey jarvis"}).status_code == 201
@@ -51,7 +40,7 @@ def test_synthesize_train_and_detect_the_phrase(embedded: TestClient, tmp_path: 
     )
     assert queued.status_code == 202, queued.text
     assert queued.json()["kind"] == "synthesize"
-    synthesized = wait(client, queued.json()["id"])
+    synthesized = wait_for_job(client, queued.json()["id"])
     assert synthesized["status"] == "succeeded", synthesized
     dataset = client.get("/datasets/jarvis").json()
     assert dataset["clip_counts"] == {"positive": 60, "negative": 120, "noise": 12}
@@ -72,7 +61,7 @@ def test_synthesize_train_and_detect_the_phrase(embedded: TestClient, tmp_path: 
             },
         },
     )
-    job = wait(client, trained.json()["id"])
+    job = wait_for_job(client, trained.json()["id"])
     assert job["status"] == "succeeded", job
     export = Path(client.app.state.settings.data_dir) / "jobs" / job["id"] / "export"
     manifest = json.loads((export / "manifest.json").read_text())
