@@ -40,6 +40,12 @@ class UnsupportedMediaType(ServiceError):
     status_code = 415
 
 
+class ServiceUnavailable(ServiceError):
+    """A service the request needs (the broker) does not answer."""
+
+    status_code = 503
+
+
 class PayloadTooLarge(ServiceError):
     """The request body is over the configured upload limit."""
 

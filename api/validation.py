@@ -19,12 +19,33 @@ def check_dataset_name(name: str) -> str:
     return name
 
 
-def parse_clip_id(value: str) -> uuid.UUID:
-    """Parse a clip id from a path, or raise InvalidInput naming the bad value."""
+MAX_PAGE_SIZE = 500
+MAX_OFFSET = 2**31 - 1
+
+
+def _parse_uuid(value: str, what: str, hint: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise InvalidInput(f"clip id {value!r} is not a UUID; use the `id` of a clip from the listing") from None
+        raise InvalidInput(f"{what} {value!r} is not a UUID; {hint}") from None
+
+
+def parse_clip_id(value: str) -> uuid.UUID:
+    """Parse a clip id from a path, or raise InvalidInput naming the bad value."""
+    return _parse_uuid(value, "clip id", "use the `id` of a clip from the listing")
+
+
+def parse_job_id(value: str) -> uuid.UUID:
+    """Parse a job id from a path, or raise InvalidInput naming the bad value."""
+    return _parse_uuid(value, "job id", "use the `id` returned by POST /train")
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Refuse a page size outside 1-500 or an offset the databases cannot take."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}")
 
 
 def require_label(label: str) -> str:

@@ -17,8 +17,7 @@ from sqlalchemy import select
 
 from api.errors import InvalidInput, NotFound
 from api.events.relay import EventFilter, EventRelay
-from api.jobs.service import parse_job_id
-from api.validation import check_dataset_name
+from api.validation import check_dataset_name, parse_job_id
 from shared.db.models import FINISHED_STATES, Event, Job
 from shared.events import EventMessage, to_message
 

@@ -10,8 +10,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import File
 
 from api.jobs.schemas import Job, JobPage, LogPage, SynthesizeRequest, TrainRequest
-from api.jobs.service import JobService, parse_job_id
-from api.validation import check_dataset_name
+from api.jobs.service import JobService
+from api.validation import check_dataset_name, parse_job_id
 
 STATUS_HELP = "queued, running, succeeded, failed or cancelled"
 

@@ -12,10 +12,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets.service import NEGATIVE_LABELS, DatasetService
-from api.errors import Conflict, InvalidInput, NotFound, ServiceError
+from api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from api.events.recorder import EventRecorder
 from api.jobs import schemas
 from api.jobs.dispatch import Dispatcher
+from api.validation import check_page
 from shared.db.base import utcnow
 from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Event, Job
 from shared.settings import Settings
@@ -23,20 +24,6 @@ from shared.storage import Storage
 from shared.training_config import ConfigError, config_to_dict, resolve_config
 
 MAX_LOG_PAGE = 1000
-
-
-class ServiceUnavailable(ServiceError):
-    """A service the request needs (the broker) does not answer."""
-
-    status_code = 503
-
-
-def parse_job_id(value: str) -> uuid.UUID:
-    """Parse a job id from a path, or raise InvalidInput naming the bad value."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"job id {value!r} is not a UUID; use the `id` returned by POST /train") from None
 
 
 class JobService:
@@ -154,10 +141,7 @@ class JobService:
         """Jobs newest first, filtered by dataset and status."""
         if status is not None and status not in JOB_STATES:
             raise InvalidInput(f"unknown status {status!r}; use one of: {', '.join(JOB_STATES)}")
-        if not 1 <= limit <= 500:
-            raise InvalidInput("limit must be between 1 and 500")
-        if not 0 <= offset <= 2**31 - 1:
-            raise InvalidInput(f"offset must be between 0 and {2**31 - 1}")
+        check_page(limit, offset)
         conditions = []
         if dataset is not None:
             conditions.append(Job.dataset_name == dataset)

@@ -17,7 +17,7 @@ from api.datasets.service import DatasetService
 from api.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from api.events.recorder import EventRecorder
 from api.recordings import schemas
-from api.validation import clean_text, require_label, require_source
+from api.validation import check_page, clean_text, require_label, require_source
 from shared.audio import (
     AudioError,
     NormalizedClip,
@@ -33,7 +33,6 @@ from shared.storage import Storage, atomic_write, durable_move
 MAX_SPEAKER_LENGTH = 128
 MAX_NOTES_LENGTH = 2000
 DELETED_FILTERS = ("false", "true", "all")
-MAX_OFFSET = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -131,10 +130,7 @@ class RecordingService:
         dataset = await self.datasets.get(dataset_name)
         if query.deleted not in DELETED_FILTERS:
             raise InvalidInput(f"deleted must be one of: {', '.join(DELETED_FILTERS)}")
-        if not 1 <= query.limit <= 500:
-            raise InvalidInput("limit must be between 1 and 500")
-        if not 0 <= query.offset <= MAX_OFFSET:
-            raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}")
+        check_page(query.limit, query.offset)
         conditions = [Clip.dataset_id == dataset.id]
         if query.label is not None:
             conditions.append(Clip.label == require_label(query.label))
