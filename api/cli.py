@@ -128,7 +128,17 @@ def detect(model: str, audio: str | None, threshold: float | None, refractory: f
 @click.option("--negatives", default=100, show_default=True, type=click.IntRange(min=0), help="Near misses and speech.")
 @click.option("--noise", default=10, show_default=True, type=click.IntRange(min=0), help="Coloured-noise clips.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The same seed gives the same clips.")
-def synth(phrase: str, out_dir: str, language: str, positives: int, negatives: int, noise: int, seed: int) -> None:
+@click.option("--voice", "voices", multiple=True, help="Only this espeak-ng voice (accent); repeat for several.")
+def synth(
+    phrase: str,
+    out_dir: str,
+    language: str,
+    positives: int,
+    negatives: int,
+    noise: int,
+    seed: int,
+    voices: tuple[str, ...],
+) -> None:
     """Synthesize PHRASE and its near misses with espeak-ng into OUT/{positive,negative,noise}/NNNN.wav."""
     import json
     import time
@@ -143,7 +153,13 @@ def synth(phrase: str, out_dir: str, language: str, positives: int, negatives: i
     started = time.monotonic()
     try:
         clips = synthesize_set(
-            phrase, language=language, positives=positives, negatives=negatives, noise=noise, seed=seed
+            phrase,
+            language=language,
+            positives=positives,
+            negatives=negatives,
+            noise=noise,
+            seed=seed,
+            voices=list(voices) or None,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

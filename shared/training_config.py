@@ -16,10 +16,10 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
 
     preset: Literal["tiny", "small", "base"] = "small"
     """Model size: tiny (<= 30k parameters), small (<= 100k), base."""
-    epochs: Annotated[int, msgspec.Meta(ge=1, le=500)] = 3
-    steps_per_epoch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 8
-    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
-    learning_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1e-3
+    epochs: Annotated[int, msgspec.Meta(ge=1, le=500)] = 30
+    steps_per_epoch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 50
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
+    learning_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 3e-3
     window_s: Annotated[float, msgspec.Meta(ge=0.5, le=3.0)] = 1.0
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
     augment: bool = True
@@ -28,6 +28,12 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     """Share of the steps over which the learning rate ramps up before its cosine decay."""
     target_fa_per_hour: Annotated[float, msgspec.Meta(gt=0, le=100)] = 0.5
     """False accepts per hour of background audio the calibrated threshold aims at."""
+    hard_negative_weight: Annotated[float, msgspec.Meta(ge=0, le=100)] = 2.0
+    """A negative's loss weighs 1 + this x its predicted probability, so near-misses count more; 0 is plain BCE."""
+    patience: Annotated[int, msgspec.Meta(ge=0, le=500)] = 8
+    """Stop after this many epochs without a better validation FRR at the target FA/h; 0 never stops early.
+
+    Only the second half of the epochs counts: the best of those is exported, and the run can stop early there."""
 
 
 class ConfigError(ValueError):

@@ -36,7 +36,8 @@ def test_upload_train_watch_and_download_in_one_process(tmp_path: Path) -> None:
                 assert http.post("/datasets/desk/recordings", files=files, data={"label": label}).status_code == 201
 
             job = http.post(
-                "/train", json={"dataset": "desk", "preset": "tiny", "config_overrides": {"epochs": 2}}
+                "/train",
+                json={"dataset": "desk", "preset": "tiny", "config_overrides": {"epochs": 2, "steps_per_epoch": 4}},
             ).json()
             events = collect(http, job["events_url"], until=lambda _: False, timeout=120)
             finished = http.get(f"/jobs/{job['id']}").json()

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from litestar.testing import TestClient
 
-from tests.conftest import add_clips, create_dataset
+from tests.conftest import add_clips, create_dataset, wait_for_job
 
 
 @pytest.fixture
@@ -86,6 +86,8 @@ def test_synthesizing_into_an_unknown_dataset_is_404_and_bad_requests_are_422(cl
         ({"phrase": "", "count": 5}, "phrase"),
         ({"phrase": "hey jarvis", "count": 0}, "count"),
         ({"phrase": "hey jarvis", "count": 5, "voices": 3}, "voices"),
+        ({"phrase": "hey jarvis", "count": 5, "voices": []}, "voices"),
+        ({"phrase": "hey jarvis", "count": 5, "accent": "en-us"}, "accent"),
     ):
         response = client.post("/datasets/kitchen/synthesize", json=body)
         assert response.status_code == 422, body
@@ -105,4 +107,13 @@ def test_a_synthesize_job_in_an_unknown_language_fails_with_the_reason(client: T
 
     assert job["status"] == "failed"
     assert "xx-nope" in job["error"]
+    assert client.get("/datasets/kitchen").json()["clip_counts"] == {"positive": 0, "negative": 0, "noise": 0}
+
+
+def test_a_synthesize_job_with_an_unknown_voice_fails_naming_the_voices_there_are(client: TestClient) -> None:
+    create_dataset(client, "kitchen")
+    body = {"phrase": "hey", "count": 2, "voices": ["en-us", "en-mars"]}
+    job = wait_for_job(client, client.post("/datasets/kitchen/synthesize", json=body).json()["id"], timeout=30)
+    assert job["status"] == "failed"
+    assert "'en-mars'" in job["error"] and "en-us" in job["error"]
     assert client.get("/datasets/kitchen").json()["clip_counts"] == {"positive": 0, "negative": 0, "noise": 0}

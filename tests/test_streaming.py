@@ -171,6 +171,21 @@ def test_calibration_picks_the_lowest_threshold_meeting_the_target() -> None:
     assert half["target_fa_per_hour"] == 0.5 and half["met_target"] is True
 
 
+def test_a_centred_calibration_keeps_the_frr_and_shares_the_margin_in_logit_space() -> None:
+    # Negatives peak at 0.2 (one spike), positives score 0.8 and 0.95: any threshold in (0.2, 0.8] misses none.
+    negatives = hour_with_spikes((100, 0.1, 0.2))
+    curve = detection_error_curve(np.array([0.8, 0.95]), negatives, hop_s=HOP_S, refractory_s=1.0, duration_s=3600)
+    lowest = calibrate_threshold(curve, target_fa_per_hour=0.5)
+    centred = calibrate_threshold(curve, target_fa_per_hour=0.5, centre=True)
+
+    assert 0.2 < lowest["threshold"] < 0.2001
+    # logit(0.2) = -1.386 and logit(0.8) = +1.386: the middle is logit 0, probability 0.5.
+    assert centred["threshold"] == pytest.approx(0.5, abs=1e-4)
+    assert centred["frr"] == lowest["frr"] == 0.0
+    assert centred["fa_per_hour"] == lowest["fa_per_hour"] == 0.0
+    assert false_reject_rate(np.array([0.8, 0.95]), centred["threshold"]) == 0.0
+
+
 def test_calibration_that_cannot_meet_the_target_returns_the_highest_threshold_flagged() -> None:
     negatives = np.ones(HOUR)
     curve = detection_error_curve(

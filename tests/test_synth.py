@@ -117,6 +117,14 @@ def test_synthesize_set_gives_the_asked_counts_and_is_the_same_for_a_seed() -> N
         assert normalized.loudness_dbfs > -60
 
 
+def test_synthesize_set_can_be_limited_to_some_voices() -> None:
+    clips = synthesize_set("hey jarvis", positives=6, negatives=6, seed=3, voices=["en-us", "en-gb-x-rp"])
+    voices = {clip.speaker.split(":")[1].split("+")[0].split("@")[0] for clip in clips}
+    assert voices == {"en-us", "en-gb-x-rp"}
+    with pytest.raises(ValueError, match=r"no 'en' voice 'en-mars'.*available: en, en-029"):
+        synthesize_set("hey jarvis", positives=1, negatives=1, seed=3, voices=["en-us", "en-mars"])
+
+
 def test_a_german_phrase_is_spoken_by_german_voices() -> None:
     clips = synthesize_set("hallo computer", language="de", positives=2, negatives=3, seed=0)
 

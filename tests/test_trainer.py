@@ -25,7 +25,10 @@ pytestmark = pytest.mark.unit
 
 RATE = 16_000
 CONFIG = TrainingConfig(preset="tiny", epochs=2, steps_per_epoch=4, batch_size=8, seed=7)
-EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "model.int8.onnx", "config.json", "metrics.json"}
+PLOTS = {"training_curves.png", "detection_error_curve.png", "score_histograms.png"}
+EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "model.int8.onnx", "config.json", "metrics.json", *PLOTS}
+EPOCH_METRICS = {"val_loss", "val_accuracy", "learning_rate", "clips_per_s", "eta_s"}
+STREAMING_METRICS = {"val_frr", "val_fa_per_hour", "val_threshold", "val_roc_auc"}
 
 
 @dataclass
@@ -106,8 +109,7 @@ def test_progress_is_reported_once_per_epoch_with_finite_losses(trained: tuple) 
     assert all(call["epochs"] == 2 and call["total_steps"] == 8 for call in hooks.progress_calls)
     assert all(math.isfinite(loss) for loss in hooks.losses)
     assert all(
-        set(call["metrics"]) == {"val_loss", "val_accuracy", "learning_rate", "clips_per_s", "eta_s"}
-        and all(map(math.isfinite, call["metrics"].values()))
+        set(call["metrics"]) == EPOCH_METRICS | STREAMING_METRICS and all(map(math.isfinite, call["metrics"].values()))
         for call in hooks.progress_calls
     )
     assert hooks.stop_checks == 8
@@ -240,3 +242,59 @@ def test_the_int8_model_is_exported_and_close_to_fp32(trained: tuple) -> None:
     assert (export_dir / "model.int8.onnx").stat().st_size == result.metrics["onnx_int8_bytes"]
     assert result.metrics["int8_max_abs_diff"] < 0.05
     assert result.metrics["int8_agreement_at_0_5"] >= 0.9
+
+
+def test_exported_plots_are_png_images(trained: tuple) -> None:
+    _, _, export_dir = trained
+    for name in PLOTS:
+        data = (export_dir / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000, name
+
+
+def test_metrics_json_keeps_the_per_epoch_history_and_score_histograms(trained: tuple) -> None:
+    _, hooks, export_dir = trained
+    report = json.loads((export_dir / "metrics.json").read_text())
+    assert [row["epoch"] for row in report["history"]] == [1, 2]
+    assert [row["loss"] for row in report["history"]] == hooks.losses
+    histograms = report["score_histograms"]
+    assert len(histograms["edges"]) == len(histograms["positive_clips"]) + 1 == len(histograms["negative_windows"]) + 1
+    assert sum(histograms["positive_clips"]) > 0 and sum(histograms["negative_windows"]) > 0
+
+
+def test_training_stops_early_when_validation_stops_improving(
+    clips: list[TrainingClip], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Validation that never changes: epoch 5, the first of the second half, stays the best, and `patience` epochs
+    # later the run ends.
+    monkeypatch.setattr("worker.training.trainer.binary_metrics", lambda *_: {"val_loss": 0.5, "val_accuracy": 0.5})
+    real_evaluation = __import__("worker.training.evaluate", fromlist=["x"]).streaming_evaluation
+    calls = []
+
+    def flat_evaluation(*args: object, **kwargs: object) -> dict:
+        calls.append(1)
+        return {} if len(calls) <= 7 else real_evaluation(*args, **kwargs)
+
+    monkeypatch.setattr("worker.training.trainer.streaming_evaluation", flat_evaluation)
+    hooks = RecordingHooks()
+    config = TrainingConfig(preset="tiny", epochs=10, steps_per_epoch=2, batch_size=8, seed=7, patience=2)
+    result = train(clips, config, tmp_path / "export", hooks, device="cpu")
+    assert [call["epoch"] for call in hooks.progress_calls] == [1, 2, 3, 4, 5, 6, 7]
+    assert result.metrics["best_epoch"] == 5 and result.metrics["epochs_run"] == 7
+    assert any(message.startswith("early stop after epoch 7") for _, message in hooks.messages)
+
+
+def test_hard_negative_weighting_counts_confident_false_accepts_more() -> None:
+    from worker.training.trainer import weighted_loss
+
+    labels = torch.tensor([1.0, 0.0, 0.0])
+    logits = torch.tensor([2.0, 3.0, -3.0])
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    assert torch.isclose(weighted_loss(logits, labels, 0.0), plain)
+    # The negative scored at 0.95 gets weight 1 + 2 * 0.95; the one at 0.05 about 1.1; the positive 1.
+    per_example = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    weights = torch.tensor(
+        [1.0, 1 + 2 * torch.sigmoid(torch.tensor(3.0)).item(), 1 + 2 * torch.sigmoid(torch.tensor(-3.0)).item()]
+    )
+    expected = (per_example * weights).sum() / weights.sum()
+    assert torch.isclose(weighted_loss(logits, labels, 2.0), expected)
+    assert weighted_loss(logits, labels, 2.0) > plain

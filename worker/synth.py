@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -506,8 +507,11 @@ def synthesize_set(
     negatives: int,
     seed: int,
     noise: int = 0,
+    voices: Sequence[str] | None = None,
 ) -> list[SynthClip]:
     """Positives of the phrase, near-miss and ordinary-speech negatives, and noise clips; the same for a seed.
+
+    `voices` limits the espeak-ng voices (accents) used, e.g. to keep some out for a held-out test set.
 
     espeak-ng carries state from one utterance to the next (its pitch flutter), so the clips are made in a
     fresh interpreter where the library starts from the same state every time.
@@ -516,7 +520,15 @@ def synthesize_set(
         raise ValueError("clip counts cannot be negative")
     if not _words(phrase):
         raise ValueError("the phrase has no words")
-    EspeakSynthesizer(language)  # an unknown language fails here, before a process is started
+    synth = EspeakSynthesizer(language)  # an unknown language fails here, before a process is started
+    if voices is not None:
+        voices = list(dict.fromkeys(voices))
+        unknown = sorted(set(voices) - set(synth.voices()))
+        if unknown or not voices:
+            raise ValueError(
+                f"espeak-ng has no {language!r} voice {', '.join(map(repr, unknown)) or '(none given)'}; "
+                f"available: {', '.join(synth.voices())}"
+            )
     request = {
         "phrase": phrase,
         "language": language,
@@ -524,6 +536,7 @@ def synthesize_set(
         "negatives": negatives,
         "seed": seed,
         "noise": noise,
+        "voices": voices,
     }
     root = str(Path(__file__).resolve().parents[1])
     with tempfile.TemporaryDirectory(prefix="wake-synth-") as tmp:
@@ -547,12 +560,19 @@ def _child_main(request_path: str, result_path: str) -> None:
 
 
 def _synthesize_set_here(
-    phrase: str, *, language: str, positives: int, negatives: int, seed: int, noise: int
+    phrase: str,
+    *,
+    language: str,
+    positives: int,
+    negatives: int,
+    seed: int,
+    noise: int,
+    voices: list[str] | None = None,
 ) -> list[SynthClip]:
     synth = EspeakSynthesizer(language)
     synth.seed(seed)
     rng = np.random.default_rng(seed)
-    voices = synth.voices()
+    voices = voices or synth.voices()
     variants: list[str | None] = [None, *synth.variants()]
     # Cycle through shuffled voices and variants so small sets still cover them evenly.
     voice_order = [voices[i] for i in rng.permutation(len(voices))]

@@ -27,6 +27,7 @@ def run_synthesis(job: Job, attempt: int, *, store: JobStore, settings: Settings
         negatives=config["negatives"],
         noise=config["noise"],
         seed=config["seed"],
+        voices=config.get("voices"),
     )
     storage = Storage(settings.data_dir)
     added = skipped = 0

@@ -26,6 +26,13 @@ class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True):
     negatives: Annotated[int, msgspec.Meta(ge=0, le=10000)] | None = None
     noise: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+    voices: (
+        Annotated[
+            list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]], msgspec.Meta(min_length=1, max_length=64)
+        ]
+        | None
+    ) = None
+    """espeak-ng voices (accents) to speak with, e.g. ["en-us", "en-gb-x-rp"]; all of the language's when omitted."""
 
 
 class Artifact(msgspec.Struct):

@@ -55,7 +55,8 @@ class JobService:
             await self.session.execute(
                 select(Clip.id, Clip.sha256, Clip.label, Clip.speaker)
                 .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None))
-                .order_by(Clip.created_at, Clip.id)
+                # Content order, not upload order or random ids: the same clips and seed train the same model.
+                .order_by(Clip.sha256)
             )
         ).all()
         snapshot = [{"id": str(i), "sha256": s, "label": label, "speaker": sp} for i, s, label, sp in rows]
@@ -100,6 +101,7 @@ class JobService:
             "negatives": 2 * request.count if request.negatives is None else request.negatives,
             "noise": max(1, request.count // 10) if request.noise is None else request.noise,
             "seed": request.seed,
+            "voices": request.voices,
         }
         job = Job(
             id=uuid.uuid4(),

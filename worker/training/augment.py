@@ -79,8 +79,8 @@ class NoiseConfig:
     """Additive noise at a random SNR (power over the whole window), from the noise bank or coloured."""
 
     enabled: bool = True
-    probability: float = 0.8
-    snr_db: tuple[float, float] = (0.0, 20.0)
+    probability: float = 0.5
+    snr_db: tuple[float, float] = (5.0, 25.0)
     bank_share: float = 0.5
     """Of the noisy rows, the share that take a noise-bank clip when there is a bank; the rest get coloured noise."""
     alpha: tuple[float, float] = (0.0, 2.0)
@@ -98,7 +98,7 @@ class ReverbConfig:
     """Convolution with a synthetic room impulse response from a seeded, cached bank."""
 
     enabled: bool = True
-    probability: float = 0.5
+    probability: float = 0.3
     bank_size: int = 256
     rt60_s: tuple[float, float] = (0.15, 0.8)
     """Reverberation time (60 dB decay), uniform in this range; the responses are as long as the longest."""
@@ -120,7 +120,7 @@ class SpeedConfig:
     """Tempo and pitch change together by resampling: factor 1.1 plays 10% faster (and higher)."""
 
     enabled: bool = True
-    probability: float = 0.5
+    probability: float = 0.3
     factor: tuple[float, float] = (0.9, 1.1)
 
     def __post_init__(self) -> None:
@@ -133,7 +133,7 @@ class PitchConfig:
     """Pitch change at the same duration: a phase-vocoder time stretch, then resampling (see shift_pitch)."""
 
     enabled: bool = True
-    probability: float = 0.3
+    probability: float = 0.15
     semitones: tuple[float, float] = (-2.0, 2.0)
 
     def __post_init__(self) -> None:
@@ -146,10 +146,10 @@ class SpecAugmentConfig:
     """Frequency and time masks on log-mel features; each mask's width uniform in [0, max width]."""
 
     enabled: bool = True
-    freq_masks: int = 2
-    max_freq_width: int = 6
-    time_masks: int = 2
-    max_time_width: int = 10
+    freq_masks: int = 1
+    max_freq_width: int = 5
+    time_masks: int = 1
+    max_time_width: int = 8
     fill: Literal["mean", "zero"] = "mean"
     """What masked cells become: each example's mean (log-mel 0 is not silence but power 1), or zero."""
 

@@ -47,6 +47,7 @@ def binary_metrics(logits: np.ndarray, labels: np.ndarray, prefix: str) -> dict[
 # The deployed detector's hop and refractory period (worker.detect uses the same).
 HOP_S = 0.1
 REFRACTORY_S = 1.0
+HISTOGRAM_BINS = 20
 
 
 def probability_scorer(model: WakeWordModel, device: torch.device):
@@ -80,15 +81,21 @@ def streaming_evaluation(
     curve = detection_error_curve(
         positive_scores, negative_scores, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=duration_s
     )
-    calibration = calibrate_threshold(curve, target_fa_per_hour)
+    calibration = calibrate_threshold(curve, target_fa_per_hour, centre=True)
     threshold = calibration["threshold"]
     labels = np.concatenate([np.ones(positive_scores.size), np.zeros(negative_scores.size)])
     scores = np.concatenate([positive_scores, negative_scores])
     predicted = scores >= threshold
     true_positive = float(np.sum(predicted & (labels == 1)))
+    edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
     return {
         "calibration": calibration,
         "curve": curve,
+        "histograms": {
+            "edges": edges.tolist(),
+            "positive_clips": np.histogram(positive_scores, edges)[0].tolist(),
+            "negative_windows": np.histogram(negative_scores, edges)[0].tolist(),
+        },
         "negative_audio_s": duration_s,
         "positive_clips": int(positive_scores.size),
         "precision": true_positive / max(1.0, float(predicted.sum())),

@@ -172,20 +172,43 @@ def detection_error_curve(
     ]
 
 
-def calibrate_threshold(curve: Sequence[CurvePoint], target_fa_per_hour: float = 0.5) -> Calibration:
-    """The lowest threshold with FA/h ≤ target (the best FRR there); the highest, `met_target` False, if none."""
+def calibrate_threshold(
+    curve: Sequence[CurvePoint], target_fa_per_hour: float = 0.5, *, centre: bool = False
+) -> Calibration:
+    """The lowest threshold with FA/h ≤ target (the best FRR there); the highest, `met_target` False, if none.
+
+    With `centre`, the threshold moves to the middle (in logit space) of the range that keeps that FRR: the
+    validation figures stay the same, and the margin to the nearest negative and to the nearest positive is shared
+    instead of all of it going to the positives. On a few minutes of validation audio the lowest such threshold sits
+    just above the loudest negative seen, which new audio easily tops.
+    """
     if not curve:
         raise ValueError("the curve has no points")
     points = sorted(curve, key=lambda point: point["threshold"])
     meeting = [point for point in points if point["fa_per_hour"] <= target_fa_per_hour]
     chosen = meeting[0] if meeting else points[-1]
+    threshold, fa_per_hour = chosen["threshold"], chosen["fa_per_hour"]
+    if centre and meeting:
+        same = [point for point in meeting if point["frr"] == chosen["frr"]]
+        middle = _sigmoid((_logit(same[0]["threshold"]) + _logit(same[-1]["threshold"])) / 2)
+        threshold = min(max(middle, same[0]["threshold"]), same[-1]["threshold"])
+        fa_per_hour = next(p["fa_per_hour"] for p in reversed(same) if p["threshold"] <= threshold)
     return Calibration(
-        threshold=chosen["threshold"],
+        threshold=threshold,
         frr=chosen["frr"],
-        fa_per_hour=chosen["fa_per_hour"],
+        fa_per_hour=fa_per_hour,
         target_fa_per_hour=float(target_fa_per_hour),
         met_target=bool(meeting),
     )
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
 
 
 def _score_in_chunks(score_windows: ScoreWindows, windows: np.ndarray, chunk: int) -> np.ndarray:

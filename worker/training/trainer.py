@@ -15,11 +15,13 @@ import torch
 
 from shared.training_config import TrainingConfig
 from worker.training.augment import AugmentConfig, Augmenter, make_generator
+from worker.training.batches import BackgroundStream, BatchMaker, Prefetcher
 from worker.training.data import BalancedSampler, fit_window, label_value, load_audio, split_clips, stack_windows
 from worker.training.evaluate import binary_metrics, score_logits, streaming_evaluation
 from worker.training.export import export_model
 from worker.training.features import SAMPLE_RATE
 from worker.training.model import WakeWordModel, parameter_count
+from worker.training.plots import write_plots
 
 
 @dataclass(frozen=True)
@@ -105,83 +107,144 @@ def train(
         hooks.log("too few clips to hold any out: no validation metrics for this run", "warning")
     audio = [load_audio(clip.path) for clip in clips]
     val_windows = stack_windows(audio, val_idx, window)
+    val_positives = [audio[i] for i in val_idx if labels[i] == 1]
+    val_negatives = [audio[i] for i in val_idx if labels[i] == 0]
 
     model = WakeWordModel(config.preset).to(torch_device)
     parameters = parameter_count(model)
     hooks.log(f"model preset {config.preset}: {parameters} parameters, on {torch_device}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     augmenter = _augmenter(config, window, audio, labels, train_idx, cache_dir, torch_device)
-    generator = make_generator(config.seed, torch_device)
+    background = BackgroundStream([audio[i] for i in train_idx if labels[i] == 0], rng)
+    maker = BatchMaker(
+        audio,
+        labels,
+        sampler,
+        window,
+        rng,
+        seed=config.seed,
+        device=torch_device,
+        augmenter=augmenter,
+        background=background,
+    )
+    # SpecAugment draws from its own generator: the batch thread owns the other one.
+    mask_generator = make_generator(config.seed + 1, torch_device)
+    use_amp = torch_device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     total_steps = config.epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup_fraction))
     best_state: dict[str, torch.Tensor] | None = None
-    best_score: tuple[float, float] = (-math.inf, -math.inf)
+    best_key: tuple[float, ...] | None = None
+    best_epoch = 0
+    stale_epochs = 0
+    min_epochs = math.ceil(config.epochs / 2)
+    history: list[dict[str, float]] = []
     started = time.monotonic()
+    step_time = 0.0
     step = 0
     epoch_loss = math.nan
     val_metrics: dict[str, float] = {}
     model.train()
-    for epoch in range(1, config.epochs + 1):
-        losses = []
-        for _ in range(config.steps_per_epoch):
-            if hooks.should_stop():
-                raise TrainingStopped(f"stopped before step {step + 1} of {total_steps}")
-            batch = sampler.draw()
-            x = torch.from_numpy(stack_windows(audio, batch, window, rng)).to(torch_device)
-            y = torch.from_numpy(labels[batch].astype(np.float32)).to(torch_device)
-            if augmenter is not None:
-                with torch.no_grad():
-                    x = augmenter(x, labels[batch], generator)
-                    features = augmenter.mask_features(model.features(x), generator)
-                logits = model.net(features)
+    with Prefetcher(maker, threaded=torch_device.type == "cpu") as batches:
+        for epoch in range(1, config.epochs + 1):
+            losses = []
+            for _ in range(config.steps_per_epoch):
+                if hooks.should_stop():
+                    raise TrainingStopped(f"stopped before step {step + 1} of {total_steps}")
+                step_started = time.perf_counter()
+                batch = next(batches)
+                with torch.autocast(torch_device.type, enabled=use_amp):
+                    if augmenter is not None:
+                        with torch.no_grad():
+                            features = augmenter.mask_features(model.features(batch.audio), mask_generator)
+                        logits = model.net(features)
+                    else:
+                        logits = model.logits(batch.audio)
+                loss = weighted_loss(logits.float(), batch.labels, config.hard_negative_weight)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.step()
+                step += 1
+                value = loss.item()
+                step_time += time.perf_counter() - step_started
+                if not math.isfinite(value):
+                    raise RuntimeError(f"training diverged: loss {value} at step {step}; try a lower learning_rate")
+                losses.append(value)
+            epoch_loss = float(np.mean(losses))
+            val_metrics = binary_metrics(score_logits(model, val_windows, torch_device), labels[val_idx], "val")
+            evaluation = streaming_evaluation(
+                model,
+                torch_device,
+                val_positives,
+                val_negatives,
+                window=window,
+                target_fa_per_hour=config.target_fa_per_hour,
+            )
+            calibration = evaluation.get("calibration")
+            if calibration:
+                val_metrics.update(
+                    val_frr=calibration["frr"],
+                    val_fa_per_hour=calibration["fa_per_hour"],
+                    val_threshold=calibration["threshold"],
+                    val_roc_auc=evaluation["roc_auc"],
+                )
+            # The epoch kept is the one with the fewest misses at the target false-accept rate, which is how the
+            # model will be used; validation loss breaks ties (and decides alone when nothing could be calibrated).
+            # Only the second half of the run competes: on a small validation side one loud near-miss can make an
+            # undertrained early epoch look best, and the learning rate is still high there anyway.
+            key = (-val_metrics.get("val_frr", 0.0), -val_metrics.get("val_loss", epoch_loss))
+            if epoch < min_epochs:
+                pass
+            elif best_key is None or key > best_key:
+                best_key, best_epoch, stale_epochs = key, epoch, 0
+                best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
             else:
-                logits = model.logits(x)
-            loss = loss_fn(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            value = loss.item()
-            if not math.isfinite(value):
-                raise RuntimeError(f"training diverged: loss {value} at step {step}; try a lower learning_rate")
-            losses.append(value)
-        epoch_loss = float(np.mean(losses))
-        val_metrics = binary_metrics(score_logits(model, val_windows, torch_device), labels[val_idx], "val")
-        # The best epoch's weights are exported, not the last epoch's. Accuracy, not loss, picks it: on a small
-        # validation side the loss of a confident, better model can rise while it classifies more clips right.
-        score = (val_metrics.get("val_accuracy", 0.0), -val_metrics.get("val_loss", epoch_loss))
-        if score >= best_score:
-            best_score, best_epoch = score, epoch
-            best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
-        elapsed = time.monotonic() - started
-        val_metrics = {
-            **val_metrics,
-            "learning_rate": float(schedule.get_last_lr()[0]),
-            "clips_per_s": step * config.batch_size / elapsed if elapsed > 0 else 0.0,
-            "eta_s": elapsed / step * (total_steps - step),
-        }
-        hooks.progress(
-            epoch=epoch, epochs=config.epochs, step=step, total_steps=total_steps, loss=epoch_loss, metrics=val_metrics
-        )
-        summary = ", ".join(f"{name} {value:.4f}" for name, value in val_metrics.items())
-        hooks.log(f"epoch {epoch}/{config.epochs}: loss {epoch_loss:.4f}" + (f", {summary}" if summary else ""))
+                stale_epochs += 1
+            elapsed = time.monotonic() - started
+            val_metrics = {
+                **val_metrics,
+                "learning_rate": float(schedule.get_last_lr()[0]),
+                "clips_per_s": step * config.batch_size / elapsed if elapsed > 0 else 0.0,
+                "eta_s": elapsed / step * (total_steps - step),
+            }
+            history.append({"epoch": float(epoch), "loss": epoch_loss, **val_metrics})
+            hooks.progress(
+                epoch=epoch,
+                epochs=config.epochs,
+                step=step,
+                total_steps=total_steps,
+                loss=epoch_loss,
+                metrics=val_metrics,
+            )
+            summary = ", ".join(f"{name} {value:.4f}" for name, value in val_metrics.items())
+            hooks.log(f"epoch {epoch}/{config.epochs}: loss {epoch_loss:.4f}" + (f", {summary}" if summary else ""))
+            if config.patience and stale_epochs >= config.patience and epoch < config.epochs:
+                hooks.log(
+                    f"early stop after epoch {epoch}: no better validation FRR at {config.target_fa_per_hour} FA/h "
+                    f"(or loss) for {config.patience} epochs"
+                )
+                break
+        data_wait_s = batches.wait_s
 
     if best_state is not None:
         model.load_state_dict(best_state)
-        hooks.log(f"keeping the weights of epoch {best_epoch} (validation accuracy {best_score[0]:.3f})")
+        hooks.log(f"keeping the weights of epoch {best_epoch} (the best validation FRR at the target FA/h)")
+    data_share = data_wait_s / step_time if step_time > 0 else 0.0
+    hooks.log(f"{step} steps in {step_time:.1f} s; {100 * data_share:.0f}% of it waiting for batches")
     evaluation = streaming_evaluation(
         model,
         torch_device,
-        [audio[i] for i in val_idx if labels[i] == 1],
-        [audio[i] for i in val_idx if labels[i] == 0],
+        val_positives,
+        val_negatives,
         window=window,
         target_fa_per_hour=config.target_fa_per_hour,
     )
     train_windows = stack_windows(audio, train_idx, window)
     train_metrics = binary_metrics(score_logits(model, train_windows, torch_device), labels[train_idx], "train")
+    best_val = binary_metrics(score_logits(model, val_windows, torch_device), labels[val_idx], "val")
     # Without validation clips, the parity check runs on training windows: any real audio exercises the graph.
     files, parity = export_model(model, config, export_dir, val_windows if val_idx.size else train_windows)
     hooks.log(
@@ -201,10 +264,14 @@ def train(
         "final_loss": epoch_loss,
         **train_metrics,
         **val_metrics,
+        **best_val,
+        "best_epoch": float(best_epoch),
+        "epochs_run": float(len(history)),
         "parameters": float(parameters),
         "steps": float(step),
         "train_clips": float(train_idx.size),
         "val_clips": float(val_idx.size),
+        "data_wait_share": data_share,
         **parity,
     }
     if calibration:
@@ -212,6 +279,7 @@ def train(
             threshold=calibration["threshold"],
             val_frr=calibration["frr"],
             val_fa_per_hour=calibration["fa_per_hour"],
+            val_threshold=calibration["threshold"],
             val_precision=evaluation["precision"],
             val_recall=evaluation["recall"],
             val_roc_auc=evaluation["roc_auc"],
@@ -222,10 +290,24 @@ def train(
         "calibration": calibration,
         "curve": evaluation.get("curve", []),
         "negative_audio_s": evaluation.get("negative_audio_s", 0.0),
+        "history": history,
+        "score_histograms": evaluation.get("histograms", {}),
         "split": {"by_speaker": split.by_speaker, "message": split.message},
     }
+    plots = write_plots(export_dir, report, hooks)
     (export_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    return TrainingResult(metrics=metrics, files=[*files, "metrics.json"])
+    return TrainingResult(metrics=metrics, files=[*files, *plots, "metrics.json"])
+
+
+def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, hard_negative_weight: float) -> torch.Tensor:
+    """Binary cross-entropy where a negative counts more the higher the model scores it.
+
+    A negative at probability p weighs 1 + hard_negative_weight * p: windows that nearly fire (near-miss phrases,
+    parts of the phrase) are where false accepts come from, and plain BCE gives them the same weight as silence.
+    """
+    per_example = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    weight = 1.0 + hard_negative_weight * torch.sigmoid(logits.detach()) * (1.0 - labels)
+    return (per_example * weight).sum() / weight.sum()
 
 
 def warmup_cosine(total_steps: int, warmup_fraction: float):

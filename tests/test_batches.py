@@ -1,0 +1,91 @@
+"""Training batches: background-stream crops, class balance, and the same batches whether made ahead or inline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from worker.training.augment import AugmentConfig, Augmenter
+from worker.training.batches import BackgroundStream, BatchMaker, Prefetcher
+from worker.training.data import BalancedSampler
+
+pytestmark = pytest.mark.unit
+
+WINDOW = 4_000
+
+
+def _clips() -> tuple[list[np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(0)
+    # Positives are loud and negatives quiet, each clip a constant level, so rows show where they came from.
+    clips = [np.full(3_000, 0.5, dtype=np.float32) for _ in range(6)]
+    clips += [np.full(int(rng.integers(2_000, 6_000)), 0.01 * (i + 1), dtype=np.float32) for i in range(10)]
+    return clips, np.array([1] * 6 + [0] * 10)
+
+
+def _maker(seed: int, *, augment: bool = False) -> BatchMaker:
+    clips, labels = _clips()
+    rng = np.random.default_rng(seed)
+    indices = np.arange(labels.size)
+    augmenter = Augmenter(AugmentConfig(), WINDOW, rir_bank=np.eye(1, 64, dtype=np.float32)) if augment else None
+    return BatchMaker(
+        clips,
+        labels,
+        BalancedSampler(indices, labels, 8, rng),
+        WINDOW,
+        rng,
+        seed=seed,
+        device=torch.device("cpu"),
+        augmenter=augmenter,
+        background=BackgroundStream([clips[i] for i in indices[labels == 0]], rng),
+    )
+
+
+def test_background_crops_are_windows_cut_from_the_negatives_end_to_end() -> None:
+    clips, labels = _clips()
+    negatives = [clips[i] for i in range(labels.size) if labels[i] == 0]
+    stream = BackgroundStream(negatives, np.random.default_rng(1))
+    assert stream.audio.size == sum(clip.size for clip in negatives)
+    crops = stream.crops(50, WINDOW, np.random.default_rng(2))
+    assert crops.shape == (50, WINDOW)
+    # Every crop is a contiguous piece of the stream; some straddle two clips (two levels in one window).
+    for crop in crops:
+        assert any(np.array_equal(crop, stream.audio[s : s + WINDOW]) for s in np.flatnonzero(stream.audio == crop[0]))
+    assert any(np.unique(crop).size > 1 for crop in crops)
+
+
+def test_a_stream_shorter_than_the_window_is_zero_padded() -> None:
+    stream = BackgroundStream([np.ones(100, dtype=np.float32)], np.random.default_rng(0))
+    crops = stream.crops(3, 300, np.random.default_rng(0))
+    assert crops.shape == (3, 300) and crops[:, :100].min() == 1 and crops[:, 100:].max() == 0
+
+
+def test_batches_are_balanced_and_some_negative_rows_come_from_the_background() -> None:
+    maker = _maker(0)
+    batches = [maker.make() for _ in range(20)]
+    for batch in batches:
+        assert batch.audio.shape == (8, WINDOW)
+        assert batch.labels.sum().item() == 4
+        assert torch.all(batch.audio[batch.labels == 1].abs().max(dim=1).values == 0.5)
+    negative_rows = torch.cat([b.audio[b.labels == 0] for b in batches])
+    straddling = [row for row in negative_rows if torch.unique(row[row != 0]).numel() > 1]
+    assert straddling, "background crops straddle clips"
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_made_ahead_on_a_thread_the_batches_are_the_ones_made_inline(augment: bool) -> None:
+    maker = _maker(3, augment=augment)
+    inline = [maker.make() for _ in range(6)]
+    with Prefetcher(_maker(3, augment=augment), threaded=True) as ahead:
+        threaded = [next(ahead) for _ in range(6)]
+    for a, b in zip(inline, threaded, strict=True):
+        assert torch.equal(a.audio, b.audio) and torch.equal(a.labels, b.labels)
+
+
+def test_an_error_while_making_a_batch_reaches_the_training_loop() -> None:
+    class Broken:
+        def make(self) -> None:
+            raise RuntimeError("disk gone")
+
+    with Prefetcher(Broken(), threaded=True) as ahead, pytest.raises(RuntimeError, match="disk gone"):  # type: ignore[arg-type]
+        next(ahead)
