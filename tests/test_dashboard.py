@@ -266,8 +266,14 @@ def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_resto
     clip = httpx.get(f"{server.url}/datasets/live/recordings/{clip_id}").json()
     assert (clip["label"], clip["notes"]) == ("noise", "fan hum")
 
+    # Drag and drop: two WAV files made in the page, dropped on the zone as a user's file manager would.
+    page.get_by_label("Label", exact=True).first.select_option("positive")
+    page.evaluate(DROP_TWO_WAVS)
+    page.locator("#main").get_by_text("Stored 2 positive clips.").wait_for()
+    page.locator("[data-label-count=positive]", has_text="positive 2").wait_for()
+
     row.get_by_role("button", name="Delete script.wav").click()
-    page.get_by_text("The trash is empty.").or_(page.get_by_text("No clips yet")).first.wait_for()
+    row.wait_for(state="detached")
     page.get_by_label("Show").select_option("trash")
     trashed = page.locator(f"tr[data-clip='{clip_id}']")
     trashed.get_by_role("button", name="Restore script.wav").wait_for()
@@ -278,7 +284,59 @@ def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_resto
     assert tab.unexpected_errors() == []
 
 
-def test_bad_input_shows_the_apis_explanation(server: Server, tab: Tab) -> None:
+DROP_TWO_WAVS = """async () => {
+  const { encodeWav } = await import("/js/wav.js");
+  const files = [440, 660].map((freq, i) => {
+    const samples = new Float32Array(16000).map((_, n) => 0.3 * Math.sin((2 * Math.PI * freq * n) / 16000));
+    return new File([encodeWav(samples)], `dropped-${i}.wav`, { type: "audio/wav" });
+  });
+  const data = new DataTransfer();
+  files.forEach((file) => data.items.add(file));
+  const zone = document.querySelector(".dropzone");
+  zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+  zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+}"""
+
+
+def tab_to(page: Any, name: str, presses: int = 80) -> None:
+    """Press Tab until the focused control is called `name`: it is reachable from the keyboard."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.textContent.trim()") == name:
+            return
+    raise AssertionError(f"{name!r} is not reachable with Tab")
+
+
+def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server, tab: Tab) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post("/datasets", json={"name": "long"}).raise_for_status()
+        for label, freq in (("positive", 900.0), ("negative", 250.0)):
+            files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
+            http.post("/datasets/long/recordings", files=files, data={"label": label}).raise_for_status()
+    page = tab.page
+    page.goto(f"{server.url}/#/datasets/long")
+    page.get_by_text("Enough clips to train.").wait_for()
+    page.get_by_label("Preset").select_option("tiny")
+    page.get_by_label("More overrides (JSON)").fill('{"epochs": 200, "steps_per_epoch": 4, "batch_size": 8}')
+    tab_to(page, "Start training")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
+
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-chart=loss] svg circle').length >= 2", timeout=120_000
+    )
+    assert page.locator(".status .badge.running").count() == 1
+    tab.screenshot("10-job-running")
+    tab_to(page, "Cancel job")
+    page.keyboard.press("Enter")
+    page.locator(".status .badge.cancelled").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Cancelled").wait_for()
+    assert page.get_by_role("button", name="Cancel job").is_hidden()
+    assert 0 < int(page.get_by_role("progressbar").get_attribute("aria-valuenow")) < 100
+    assert tab.unexpected_errors() == []
+
+
+def test_bad_input_shows_the_apis_explanation(server: Server, tab: Tab, tmp_path: Path) -> None:
     page = tab.page
     page.goto(f"{server.url}/")
     page.get_by_label("Name").fill("Not A Name")
@@ -294,8 +352,16 @@ def test_bad_input_shows_the_apis_explanation(server: Server, tab: Tab) -> None:
     refusal = page.get_by_role("alert").filter(has_text="Training refused")
     refusal.wait_for()
     assert "positive" in refusal.inner_text()
+
+    notes = tmp_path / "notes.wav"
+    notes.write_text("not audio at all")
+    page.set_input_files("#upload-files", [str(notes)])
+    upload_refusal = page.get_by_role("alert").filter(has_text="Upload refused")
+    upload_refusal.wait_for()
+    assert "notes.wav" in upload_refusal.inner_text()
+    page.locator("#main").get_by_text("Nothing was stored.").wait_for()
     tab.screenshot("8-bad-input")
-    assert tab.unexpected_errors(allowed_statuses={422}) == []
+    assert tab.unexpected_errors(allowed_statuses={415, 422}) == []
 
 
 class StaticSite:

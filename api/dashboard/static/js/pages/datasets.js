@@ -17,7 +17,7 @@ export function render(main) {
       field("Wake phrase", phrase),
       field("Description", description),
     ),
-    h("button", { type: "submit" }, "Create dataset"),
+    h("button", { type: "submit", class: "primary" }, "Create dataset"),
   );
   // The API judges names; the browser's own check would hide its explanation.
   form.noValidate = true;
@@ -63,8 +63,8 @@ function datasetTable(datasets, refresh) {
     "table",
     { class: "datasets" },
     h("thead", {}, h("tr", {},
-      h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Wake phrase"), h("th", { scope: "col" }, "Positive"),
-      h("th", { scope: "col" }, "Negative"), h("th", { scope: "col" }, "Noise"), h("th", { scope: "col" }, "Audio"),
+      h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Wake phrase"), h("th", { scope: "col", class: "num" }, "Positive"),
+      h("th", { scope: "col", class: "num" }, "Negative"), h("th", { scope: "col", class: "num" }, "Noise"), h("th", { scope: "col", class: "num" }, "Audio"),
       h("th", { scope: "col" }, "Training"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
     )),
     h("tbody", {}, datasets.map((d) => h("tr", { "data-dataset": d.name },
