@@ -56,7 +56,7 @@ def browser(fake_microphone: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     except ImportError as exc:
         service_missing("the playwright package (dev extra)", exc)
     if not Path(CHROMIUM).exists():
-        service_missing(f"Chromium at {CHROMIUM}", FileNotFoundError("install it with `bash .ci/browser`"))
+        service_missing(f"Chromium at {CHROMIUM}", FileNotFoundError("install it with `make browser`"))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -83,7 +83,7 @@ class Tab:
     """One browser page that remembers every console error and page error, and saves screenshots."""
 
     def __init__(self, browser: Any, shots: Path, *, width: int = 1280, height: int = 900) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce")
         self.context.grant_permissions(["microphone"])
         self.page = self.context.new_page()
         self.page.set_default_timeout(20_000)
@@ -148,6 +148,13 @@ def upload_by_file_input(page: Any, label: str, files: list[str]) -> None:
     page.get_by_text(f"Stored {len(files)} {label} clips.").wait_for()
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's retrying assertions (imported late: the module loads without playwright installed)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def clip_rows(page: Any) -> Any:
     return page.locator("table.clips tbody tr")
 
@@ -164,8 +171,8 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     upload_by_file_input(page, "positive", clip_files(tmp_path / "clips", "positive", 10, 900.0))
     upload_by_file_input(page, "negative", clip_files(tmp_path / "clips", "negative", 10, 250.0))
     page.get_by_text("Enough clips to train.").wait_for()
-    assert clip_rows(page).count() == 20
-    assert page.locator("[data-label-count=positive]").inner_text() == "positive 10"
+    expect(clip_rows(page)).to_have_count(20)
+    expect(page.locator("[data-label-count=positive]")).to_have_text("positive 10")
     tab.screenshot("2-dataset")
 
     page.get_by_label("Preset").select_option("tiny")
@@ -217,6 +224,10 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     page.goto(f"{server.url}/#/datasets/desk")
     clip_rows(page).first.wait_for()
     tab.screenshot("5-dataset-phone")
+    page.goto(f"{server.url}/#/jobs/{job_id}")
+    page.locator("a.artifact").first.wait_for()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
+    tab.screenshot("5-job-phone")
     assert tab.unexpected_errors() == []
 
 
@@ -232,11 +243,9 @@ def test_recording_with_a_fake_microphone_adds_clips_to_the_table(server: Server
     card.get_by_role("button", name="Record 2 takes").click()
     card.get_by_text("Take 1 of 2: say “hey mic” now").wait_for()
     card.get_by_text("Done: 2 of 2 takes stored as positive.").wait_for(timeout=30_000)
-    page.locator("table.clips tbody tr:nth-child(2)").wait_for()
+    expect(page.locator("[data-col=source]")).to_have_text(["recording", "recording"])
     tab.screenshot("6-recorded")
 
-    assert clip_rows(page).count() == 2
-    assert page.locator("[data-col=source]").all_inner_texts() == ["recording", "recording"]
     clips = httpx.get(f"{server.url}/datasets/mic/recordings").json()["items"]
     assert [c["speaker"] for c in clips] == ["alice", "alice"]
     assert all(c["sample_rate"] == 16_000 and c["original_sample_rate"] == 16_000 for c in clips)
@@ -325,7 +334,7 @@ def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server
     page.wait_for_function(
         "() => document.querySelectorAll('[data-chart=loss] svg circle').length >= 2", timeout=120_000
     )
-    assert page.locator(".status .badge.running").count() == 1
+    expect(page.locator(".status .badge.running")).to_have_count(1)
     tab.screenshot("10-job-running")
     tab_to(page, "Cancel job")
     page.keyboard.press("Enter")

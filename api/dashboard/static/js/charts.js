@@ -10,6 +10,11 @@ function s(tag, attrs = {}, text) {
   return el;
 }
 
+/** A phone-sized screen: charts get a smaller canvas, so their text stays readable when scaled down. */
+function narrow() {
+  return typeof window !== "undefined" && window.innerWidth < 640;
+}
+
 /** About `count` round tick values covering [lo, hi]. */
 export function niceTicks(lo, hi, count = 5) {
   if (!(hi > lo)) return [lo];
@@ -44,8 +49,12 @@ function logTicks(x0, x1, hasZero) {
  * A line chart. `series`: [{name, points: [[x, y], ...]}]; `xLog` draws x on a log scale (values ≤ 0 sit
  * at the left edge); `markers`: [{x, y, label}] circled points. Missing or non-finite values are skipped.
  */
-export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax, xLog = false, xInteger = false, markers = [], width = 560, height = 260 }) {
+export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax, xLog = false, xInteger = false, markers = [], width = narrow() ? 380 : 560, height = 260 }) {
   const pad = { left: 56, right: 16, top: 28, bottom: 44 };
+  const legendWidth = series.reduce((w, line) => w + line.name.length * 6.5 + 28, 0);
+  // A legend that would run into the title goes on a line of its own.
+  const legendY = pad.left + title.length * 7.5 + legendWidth > width - pad.right ? 36 : 18;
+  pad.top += legendY - 18;
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": title });
   svg.append(s("title", {}, title));
   const clean = series
@@ -108,18 +117,18 @@ export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax,
   [...clean].reverse().forEach((line, ri) => {
     const i = clean.length - 1 - ri;
     const color = line.color || COLORS[i % COLORS.length];
-    const label = s("text", { x: lx, y: 18, "text-anchor": "end", class: "legend" }, line.name);
+    const label = s("text", { x: lx, y: legendY, "text-anchor": "end", class: "legend" }, line.name);
     svg.append(label);
     lx -= line.name.length * 6.5 + 6;
-    svg.append(s("rect", { x: lx - 10, y: 10, width: 10, height: 10, fill: color }));
+    svg.append(s("rect", { x: lx - 10, y: legendY - 8, width: 10, height: 10, fill: color }));
     lx -= 22;
   });
   return svg;
 }
 
 /** A horizontal bar of `value` on [0, max] with an optional target line, for FRR and FA/h. */
-export function gauge({ title, value, max, target, format = (v) => String(v), width = 260 }) {
-  const height = 46;
+export function gauge({ title, value, max, target, format = (v) => String(v), width = 420 }) {
+  const height = 52;
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "gauge", role: "img", "aria-label": `${title}: ${format(value)}` });
   svg.append(s("title", {}, `${title}: ${format(value)}`));
   svg.append(s("text", { x: 0, y: 12, class: "gauge-title" }, title));
@@ -131,7 +140,7 @@ export function gauge({ title, value, max, target, format = (v) => String(v), wi
   if (target !== undefined) {
     const tx = (target / top) * width;
     svg.append(s("line", { x1: tx, x2: tx, y1: 16, y2: 38, class: "gauge-target" }));
-    svg.append(s("text", { x: Math.min(tx, width - 2), y: 45, "text-anchor": tx > width - 40 ? "end" : "middle", class: "gauge-note" }, `target ${format(target)}`));
+    svg.append(s("text", { x: Math.min(tx, width - 2), y: 50, "text-anchor": tx > width - 40 ? "end" : "middle", class: "gauge-note" }, `target ${format(target)}`));
   }
   return svg;
 }

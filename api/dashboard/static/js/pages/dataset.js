@@ -71,7 +71,7 @@ export function render(main, name) {
       state.dataset = dataset;
       heading.textContent = dataset.name;
       about.textContent = [dataset.wake_phrase ? `Wake phrase “${dataset.wake_phrase}”` : "", dataset.description || ""].filter(Boolean).join(" · ");
-      recorder.setPhrase(dataset.wake_phrase);
+      recorder.setDataset(dataset);
       fill(readiness, h("h2", { id: "ready-title" }, "Ready to train?"), readinessView(dataset));
     } catch (err) {
       if (!state.alive) return;
@@ -240,6 +240,7 @@ function recordCard(path, state) {
   const prompt = h("p", { class: "prompt", "aria-live": "assertive" }, "Press record; each take is prompted in turn.");
   const level = h("div", { class: "level", "aria-hidden": "true" }, h("div", { class: "level-fill" }));
   const list = h("ol", { class: "takes" });
+  const tally = h("p", { class: "muted tally", "aria-live": "polite" });
   let phrase = "";
   let controller = null;
   let mic = null;
@@ -313,11 +314,16 @@ function recordCard(path, state) {
     h("div", { class: "row tight" }, start, stopButton),
     prompt,
     level,
+    tally,
     list,
   );
   return {
     card,
-    setPhrase(value) { phrase = value || ""; },
+    setDataset(dataset) {
+      phrase = dataset.wake_phrase || "";
+      const t = dataset.training;
+      tally.textContent = `So far: ${t.positive_clips} of ${t.min_positive_clips} positive, ${t.negative_clips} of ${t.min_negative_clips} negative or noise clips needed to train.`;
+    },
     stop() {
       if (controller) controller.abort();
       if (mic) mic.close();

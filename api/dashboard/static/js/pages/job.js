@@ -23,6 +23,7 @@ export function render(main, jobId) {
   const metricChart = h("div", { class: "chart-box", "data-chart": "metrics" });
   const logBox = h("pre", { class: "logs", role: "log", tabindex: 0, "aria-label": "Job log" });
   const result = h("div", { class: "result" });
+  const charts = h("div", { class: "grid charts" }, lossChart, metricChart);
   const config = h("pre", { class: "config" });
 
   fill(
@@ -33,7 +34,7 @@ export function render(main, jobId) {
     h("section", { class: "card", "aria-labelledby": "progress-title" },
       h("div", { class: "card-head" }, h("h2", { id: "progress-title" }, "Progress"), cancel),
       progressbar, progressText,
-      h("div", { class: "grid charts" }, lossChart, metricChart),
+      charts,
     ),
     result,
     h("section", { class: "card", "aria-labelledby": "log-title" }, h("h2", { id: "log-title" }, "Log"), logBox),
@@ -68,6 +69,8 @@ export function render(main, jobId) {
       ["Finished", fmtDate(job.finished_at) || "–"],
     ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
     cancel.hidden = TERMINAL.has(job.status) || job.cancel_requested;
+    // Only training has epochs worth a curve; a synthesis job reports clips made.
+    charts.hidden = job.kind !== "train";
     config.textContent = JSON.stringify(job.config, null, 2);
     if (job.progress && Object.keys(job.progress).length && !state.progress) showProgress(job.progress);
     if (job.status === "succeeded") showProgress({ ...(state.progress || {}), fraction: 1 });
@@ -177,6 +180,9 @@ async function resultView(job) {
     return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Cancelled"), h("p", {}, "The job was cancelled; nothing was exported."));
   }
   if (job.status !== "succeeded") return h("div");
+  if (job.kind !== "train") {
+    return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Done"), metricsTable(job.metrics || {}));
+  }
   let report = null;
   if (job.artifacts.some((a) => a.name === "metrics.json")) {
     try {
@@ -197,6 +203,11 @@ async function resultView(job) {
         : h("p", { class: "muted" }, "This job exported no files."),
     ),
   );
+}
+
+function metricsTable(metrics) {
+  const numeric = Object.entries(metrics).filter(([, v]) => typeof v === "number").sort(([a], [b]) => a.localeCompare(b));
+  return h("table", { class: "metrics" }, h("tbody", {}, numeric.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k.replace(/_/g, " ")), h("td", { class: "num" }, fmtNum(v, 4))))));
 }
 
 function pick(...values) {
@@ -250,10 +261,7 @@ function evaluationView(job, report) {
   if (fa !== undefined) gauges.append(gauge({ title: "False accepts per hour", value: fa, max: Math.max(fa, (target || 1) * 2), target, format: (v) => fmtNum(v, 3) }));
   if (gauges.childNodes.length) charts.append(gauges);
   if (charts.childNodes.length) section.append(charts);
-  const numeric = Object.entries(m).filter(([, v]) => typeof v === "number").sort(([a], [b]) => a.localeCompare(b));
-  if (numeric.length) {
-    section.append(h("details", {}, h("summary", {}, "All metrics"), h("table", { class: "metrics" }, h("tbody", {}, numeric.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", { class: "num" }, fmtNum(v, 4))))))));
-  }
+  if (Object.keys(m).length) section.append(h("details", {}, h("summary", {}, "All metrics"), metricsTable(m)));
   if (report && report.split && report.split.message) section.append(h("p", { class: "muted" }, report.split.message));
   return section;
 }
