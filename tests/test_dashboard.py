@@ -275,11 +275,14 @@ def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_resto
     clip = httpx.get(f"{server.url}/datasets/live/recordings/{clip_id}").json()
     assert (clip["label"], clip["notes"]) == ("noise", "fan hum")
 
-    # Drag and drop: two WAV files made in the page, dropped on the zone as a user's file manager would.
+    # Drag and drop: 55 WAV files made in the page, dropped on the zone as a file manager would (two requests).
     page.get_by_label("Label", exact=True).first.select_option("positive")
-    page.evaluate(DROP_TWO_WAVS)
-    page.locator("#main").get_by_text("Stored 2 positive clips.").wait_for()
-    page.locator("[data-label-count=positive]", has_text="positive 2").wait_for()
+    page.evaluate(DROP_WAVS, 55)
+    page.locator("#main").get_by_text("Stored 55 positive clips.").wait_for()
+    page.locator("[data-label-count=positive]", has_text="positive 55").wait_for()
+    expect(page.locator(".pager")).to_contain_text("1\u201350 of 56")  # an en dash, as the page writes ranges
+    # The table was redrawn under the keyboard user, who is still in the cell they last edited.
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Notes on script.wav"
 
     row.get_by_role("button", name="Delete script.wav").click()
     row.wait_for(state="detached")
@@ -293,9 +296,9 @@ def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_resto
     assert tab.unexpected_errors() == []
 
 
-DROP_TWO_WAVS = """async () => {
+DROP_WAVS = """async (count) => {
   const { encodeWav } = await import("/js/wav.js");
-  const files = [440, 660].map((freq, i) => {
+  const files = Array.from({ length: count }, (_, i) => 300 + 10 * i).map((freq, i) => {
     const samples = new Float32Array(16000).map((_, n) => 0.3 * Math.sin((2 * Math.PI * freq * n) / 16000));
     return new File([encodeWav(samples)], `dropped-${i}.wav`, { type: "audio/wav" });
   });
@@ -405,8 +408,12 @@ def test_the_dashboard_works_from_another_origin_with_a_token(tab: Tab, tmp_path
     auth = {"Authorization": "Bearer s3cret"}
     try:
         page = tab.page
-        page.goto(f"{site.url}/?api={server.url}&token=s3cret#/")
-        assert "token" not in page.url
+        page.goto(f"{site.url}/?api={server.url}#/")
+        page.get_by_text("missing or wrong API token").first.wait_for()
+        page.locator("#settings summary").click()
+        assert page.get_by_label("API address").input_value() == server.url
+        page.get_by_label("API token").fill("s3cret")
+        page.get_by_role("button", name="Save").click()
         page.get_by_text("No datasets yet").wait_for()
         page.get_by_label("Name").fill("remote")
         page.get_by_role("button", name="Create dataset").click()
@@ -420,7 +427,8 @@ def test_the_dashboard_works_from_another_origin_with_a_token(tab: Tab, tmp_path
         page.get_by_role("button", name="Stop clip remote.wav").wait_for()
         tab.screenshot("9-other-origin")
         assert httpx.get(f"{server.url}/datasets").status_code == 401
-        assert tab.unexpected_errors() == []
+        # Only the first load, before the token was entered, was refused.
+        assert tab.unexpected_errors(allowed_statuses={401}) == []
     finally:
         tab.close()
         server.stop()

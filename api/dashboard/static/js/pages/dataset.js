@@ -8,6 +8,8 @@ import { jobTable } from "./jobs.js";
 
 const LABELS = [["positive", "positive"], ["negative", "negative"], ["noise", "noise"]];
 const PAGE = 50;
+const BATCH_FILES = 50;
+const BATCH_BYTES = 16 * 1024 * 1024;
 
 export function render(main, name) {
   const path = `/datasets/${encodeURIComponent(name)}`;
@@ -59,9 +61,10 @@ export function render(main, name) {
     return card;
   }
 
+  /** Someone is typing into a cell and has not saved it yet. */
   function editing() {
     const el = document.activeElement;
-    return el && clipsBody.contains(el) && el.matches("input, select");
+    return el && clipsBody.contains(el) && el.matches("input") && el.value !== el.dataset.saved;
   }
 
   async function refreshDataset() {
@@ -93,7 +96,12 @@ export function render(main, name) {
         offset: state.offset,
       });
       if (!state.alive) return;
+      // A keyboard user keeps their place: focus goes back to the same control of the same clip.
+      const focused = document.activeElement;
+      const row = clipsBody.contains(focused) && focused.closest("tr[data-clip]");
+      const place = row && focused.dataset.field ? [row.dataset.clip, focused.dataset.field] : null;
       fill(clipsBody, clipTable(page.items, state.view === "trash", path, refreshAll));
+      if (place) clipsBody.querySelector(`tr[data-clip="${place[0]}"] [data-field="${place[1]}"]`)?.focus();
       fill(pager, pagerView(page));
     } catch (err) {
       if (state.alive) fill(clipsBody, h("p", { class: "error" }, err.detail || String(err)));
@@ -186,17 +194,36 @@ function uploadCard(path) {
 
   async function send(files) {
     if (!files.length) return;
-    const form = new FormData();
-    form.append("label", label.value);
-    if (speaker.value.trim()) form.append("speaker", speaker.value.trim());
-    form.append("source", "upload");
-    for (const file of files) form.append("files", file, file.name);
-    status.textContent = `Uploading ${files.length} file${files.length === 1 ? "" : "s"}…`;
+    // One request per batch keeps each under the API's body limit; each batch is stored whole or not at all.
+    const batches = [];
+    let batch = [];
+    let bytes = 0;
+    for (const file of files) {
+      if (batch.length && (batch.length >= BATCH_FILES || bytes + file.size > BATCH_BYTES)) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(file);
+      bytes += file.size;
+    }
+    batches.push(batch);
+    let stored = 0;
     try {
-      const result = await api.upload(`${path}/recordings`, form);
-      status.textContent = `Stored ${result.clips.length} ${label.value} clip${result.clips.length === 1 ? "" : "s"}.`;
+      for (const [i, part] of batches.entries()) {
+        const of = batches.length > 1 ? ` (part ${i + 1} of ${batches.length})` : "";
+        status.textContent = `Uploading ${files.length} file${files.length === 1 ? "" : "s"}${of}…`;
+        const form = new FormData();
+        form.append("label", label.value);
+        if (speaker.value.trim()) form.append("speaker", speaker.value.trim());
+        form.append("source", "upload");
+        for (const file of part) form.append("files", file, file.name);
+        const result = await api.upload(`${path}/recordings`, form);
+        stored += result.clips.length;
+      }
+      status.textContent = `Stored ${stored} ${label.value} clip${stored === 1 ? "" : "s"}.`;
     } catch (err) {
-      status.textContent = "Nothing was stored.";
+      status.textContent = stored ? `Stored the first ${stored} of ${files.length} files; the rest were not stored.` : "Nothing was stored.";
       showError(err, "Upload refused");
     } finally {
       input.value = "";
@@ -362,13 +389,19 @@ function stopPlayback() {
 
 function playButton(clip) {
   const label = `Play clip ${clip.original_filename || clip.id}`;
-  const button = h("button", { type: "button", class: "small", "aria-label": label }, "▶");
+  const button = h("button", { type: "button", class: "small", "aria-label": label, "data-field": "play" }, "▶");
+  if (playing && playing.clipId === clip.id) {
+    // The table was redrawn while this clip plays: the new button takes over.
+    playing.button = button;
+    button.textContent = "■";
+    button.setAttribute("aria-label", `Stop ${label.slice(5)}`);
+  }
   button.addEventListener("click", async () => {
-    const same = playing && playing.button === button;
+    const same = playing && playing.clipId === clip.id;
     stopPlayback();
     if (same) return;
     const audio = new Audio(authedUrl(clip.audio_url));
-    playing = { audio, button, label };
+    playing = { audio, button, label, clipId: clip.id };
     button.textContent = "■";
     button.setAttribute("aria-label", `Stop ${label.slice(5)}`);
     audio.addEventListener("ended", stopPlayback);
@@ -413,15 +446,21 @@ function clipRow(clip, trash, path, refresh) {
     speakerCell = clip.speaker || "";
     notesCell = clip.notes || "";
   } else {
-    const label = select("label", LABELS, clip.label, { "aria-label": `Label of ${name}` });
+    const label = select("label", LABELS, clip.label, { "aria-label": `Label of ${name}`, "data-field": "label" });
     label.addEventListener("change", () => save({ label: label.value }, "the label"));
-    const speaker = h("input", { value: clip.speaker || "", maxlength: 128, "aria-label": `Speaker of ${name}`, class: "cell" });
-    speaker.addEventListener("change", () => save({ speaker: speaker.value.trim() || null }, "the speaker"));
-    const notes = h("input", { value: clip.notes || "", maxlength: 2000, "aria-label": `Notes on ${name}`, class: "cell wide" });
-    notes.addEventListener("change", () => save({ notes: notes.value.trim() || null }, "the notes"));
+    const text = (field, value, attrs) => {
+      const input = h("input", { value: value || "", "data-saved": value || "", "data-field": field, ...attrs });
+      input.addEventListener("change", async () => {
+        input.dataset.saved = input.value;
+        await save({ [field]: input.value.trim() || null }, `the ${field}`);
+      });
+      return input;
+    };
+    const speaker = text("speaker", clip.speaker, { maxlength: 128, "aria-label": `Speaker of ${name}`, class: "cell" });
+    const notes = text("notes", clip.notes, { maxlength: 2000, "aria-label": `Notes on ${name}`, class: "cell wide" });
     [labelCell, speakerCell, notesCell] = [label, speaker, notes];
   }
-  const action = h("button", { type: "button", class: trash ? "small" : "small danger", "aria-label": `${trash ? "Restore" : "Delete"} ${name}` }, trash ? "Restore" : "Delete");
+  const action = h("button", { type: "button", class: trash ? "small" : "small danger", "aria-label": `${trash ? "Restore" : "Delete"} ${name}`, "data-field": "action" }, trash ? "Restore" : "Delete");
   action.addEventListener("click", async () => {
     try {
       if (trash) await api.post(`${url}/restore`);
