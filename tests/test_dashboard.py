@@ -95,6 +95,8 @@ class Tab:
     def screenshot(self, name: str) -> Path:
         """Save a full-page PNG under the test's folder and test-artifacts/dashboard/ (for people to look at)."""
         path = self.shots / f"{name}.png"
+        # From the top, so that the notices (fixed to the window) sit over the header, not over the content.
+        self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(path), full_page=True)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, SCREENSHOTS / path.name)
@@ -223,6 +225,7 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{server.url}/#/datasets/desk")
     clip_rows(page).first.wait_for()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
     tab.screenshot("5-dataset-phone")
     page.goto(f"{server.url}/#/jobs/{job_id}")
     page.locator("a.artifact").first.wait_for()
@@ -373,6 +376,14 @@ def test_bad_input_shows_the_apis_explanation(server: Server, tab: Tab, tmp_path
     assert "notes.wav" in upload_refusal.inner_text()
     page.locator("#main").get_by_text("Nothing was stored.").wait_for()
     tab.screenshot("8-bad-input")
+
+    page.get_by_role("link", name="← Datasets").click()
+    delete = page.get_by_role("button", name="Delete dataset thin")
+    delete.click()
+    expect(delete).to_have_text("Really delete?")
+    delete.click()
+    page.get_by_text("No datasets yet").wait_for()
+    assert httpx.get(f"{server.url}/datasets/thin").status_code == 404
     assert tab.unexpected_errors(allowed_statuses={415, 422}) == []
 
 
