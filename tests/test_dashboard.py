@@ -438,6 +438,12 @@ def test_the_dashboard_works_from_another_origin_with_a_token(tab: Tab, tmp_path
         page.get_by_role("button", name="Stop clip remote.wav").wait_for()
         tab.screenshot("9-other-origin")
         assert httpx.get(f"{server.url}/datasets").status_code == 401
+
+        # A link may carry the token once: it is kept, and taken out of the address bar.
+        page.evaluate("localStorage.clear()")
+        page.goto(f"{site.url}/?api={server.url}&token=s3cret#/jobs")
+        page.get_by_text("No jobs yet.").wait_for()
+        assert "s3cret" not in page.url and page.url.endswith("#/jobs")
         # Only the first load, before the token was entered, was refused.
         assert tab.unexpected_errors(allowed_statuses={401}) == []
     finally:
