@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format install clean
+.PHONY: run test lint format install browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,10 +15,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Debian's Chromium for the dashboard's browser tests (apt-get; nothing happens when it is already there).
+browser:
+	bash .ci/install-browser
+
 run: install
 	$(BIN)/wake-training serve
 
-test: install
+test: install browser
 	$(BIN)/pytest
 
 lint: install

@@ -20,6 +20,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api import deps
 from api.auth import token_guard
+from api.dashboard.routes import dashboard_router
 from api.datasets.routes import DatasetController
 from api.errors import ServiceError
 from api.events.relay import EventRelay
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             all_events,
             job_events,
             events_socket,
+            dashboard_router(),
         ],
         lifespan=[lifespan],
         state=State({"settings": settings, "storage": storage}),

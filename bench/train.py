@@ -27,7 +27,7 @@ from worker.training.augment import ReverbConfig, load_or_build_rir_bank, make_g
 from worker.training.batches import BackgroundStream, BatchMaker
 from worker.training.data import BalancedSampler, label_value, load_audio, split_clips
 from worker.training.export import ONNX, ONNX_INT8, export_model
-from worker.training.features import SAMPLE_RATE, dft_kernels, mel_filterbank
+from worker.training.features import SAMPLE_RATE, LogMel
 from worker.training.model import WakeWordModel, parameter_count
 from worker.training.trainer import TrainingClip, _augmenter, train, warmup_cosine, weighted_loss
 
@@ -418,10 +418,10 @@ def bench_sizes(settings: BenchSettings, root: Path, trained: Sequence[TrainRun]
             ]
         )
     harness.print_table(("preset", "weights", "parameters", "fp32 KiB", "int8 KiB"), rows, text_columns=2)
-    constants = dft_kernels().nbytes + mel_filterbank().nbytes
+    constants = sum(buffer.numel() * buffer.element_size() for buffer in LogMel().buffers())
     print(
-        f"\nof each file, {constants} bytes ({constants / 1024:.0f} KiB) are the log-mel front end's fixed DFT kernels "
-        "and mel filterbank (fp32 constants, no parameters)"
+        f"\nof each file, about {constants} bytes ({constants / 1024:.0f} KiB) are the log-mel front end's fixed DFT "
+        "stages and mel filterbank (fp32 constants, no parameters)"
     )
     return exports
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from shared.audio import TARGET_SAMPLE_RATE, NormalizedClip
+from shared.db.base import utcnow
 from shared.db.models import Clip
 
 
@@ -18,10 +20,13 @@ def new_clip(
     notes: str | None,
     source: str,
     filename: str | None,
+    position: int = 0,
 ) -> Clip:
-    """The row of a clip about to be stored (its id names its file)."""
+    """The row of a clip about to be stored (its id names its file); `position` is its place in its batch."""
     return Clip(
         id=uuid.uuid4(),
+        # Listings are oldest first and ids are random: a batch's clips get distinct times in the order they came.
+        created_at=utcnow() + timedelta(microseconds=position),
         dataset_id=dataset_id,
         label=label,
         speaker=speaker,

@@ -115,7 +115,14 @@ class JobStore:
                     continue
                 seen.add(audio.sha256)
                 row = new_clip(
-                    job.dataset_id, audio, label=label, speaker=speaker, notes=notes, source=source, filename=None
+                    job.dataset_id,
+                    audio,
+                    label=label,
+                    speaker=speaker,
+                    notes=notes,
+                    source=source,
+                    filename=None,
+                    position=len(rows),
                 )
                 rows.append((row, audio.wav_bytes))
             # Files first, rows second, as for uploads: a crash leaves only files without rows (reconcile).

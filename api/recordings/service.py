@@ -98,8 +98,9 @@ class RecordingService:
                 notes=notes,
                 source=source,
                 filename=_filename(upload.filename),
+                position=position,
             )
-            for upload, clip in zip(uploads, normalized, strict=True)
+            for position, (upload, clip) in enumerate(zip(uploads, normalized, strict=True))
         ]
         paths = [self.storage.clip_path(dataset.name, c.id) for c in clips]
         # Files first, rows second: a crash in between leaves files without rows, which

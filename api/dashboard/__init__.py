@@ -1,0 +1,1 @@
+"""The web dashboard: static ES modules served at `/`, talking only to the public API."""

@@ -1,0 +1,146 @@
+// Hand-written SVG charts (no library, nothing fetched at run time): line charts and horizontal gauges.
+
+const NS = "http://www.w3.org/2000/svg";
+const COLORS = ["#1d4ed8", "#c2410c", "#15803d", "#7e22ce", "#be123c", "#0f766e"];
+
+function s(tag, attrs = {}, text) {
+  const el = document.createElementNS(NS, tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** A phone-sized screen: charts get a smaller canvas, so their text stays readable when scaled down. */
+function narrow() {
+  return typeof window !== "undefined" && window.innerWidth < 640;
+}
+
+/** About `count` round tick values covering [lo, hi]. */
+export function niceTicks(lo, hi, count = 5) {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= raw) || raw;
+  const ticks = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+function tickLabel(v) {
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a >= 1e6 || a < 0.001) return v.toExponential(0);
+  if (a >= 1000) return `${Number((v / 1000).toPrecision(3))}k`;
+  return String(Number(v.toPrecision(3)));
+}
+
+/** Ticks of a log axis as [log10 position, label]: each decade in range, "0" at the left edge if zeros sit there. */
+function logTicks(x0, x1, hasZero) {
+  const ticks = [];
+  for (let e = Math.ceil(x0); e <= Math.floor(x1); e++) ticks.push([e, tickLabel(10 ** e)]);
+  if (ticks.length < 2) ticks.push([x1, tickLabel(Number((10 ** x1).toPrecision(2)))]);
+  if (hasZero) ticks.unshift([x0, "0"]);
+  else if (ticks.length < 3) ticks.unshift([x0, tickLabel(Number((10 ** x0).toPrecision(2)))]);
+  // Labels closer than a tenth of the axis overlap; keep the first of each cluster.
+  return ticks.sort((a, b) => a[0] - b[0]).filter((t, i, all) => i === 0 || t[0] - all[i - 1][0] > (x1 - x0) / 10);
+}
+
+/**
+ * A line chart. `series`: [{name, points: [[x, y], ...]}]; `xLog` draws x on a log scale (values ≤ 0 sit
+ * at the left edge); `markers`: [{x, y, label}] circled points. Missing or non-finite values are skipped.
+ */
+export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax, xLog = false, xInteger = false, markers = [], width = narrow() ? 380 : 560, height = 260 }) {
+  const pad = { left: 56, right: 16, top: 28, bottom: 44 };
+  const legendWidth = series.reduce((w, line) => w + line.name.length * 6.5 + 28, 0);
+  // A legend that would run into the title goes on a line of its own.
+  const legendY = pad.left + title.length * 7.5 + legendWidth > width - pad.right ? 36 : 18;
+  pad.top += legendY - 18;
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": title });
+  svg.append(s("title", {}, title));
+  const clean = series
+    .map((line) => ({ ...line, points: line.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)) }))
+    .filter((line) => line.points.length);
+  svg.append(s("text", { x: pad.left, y: 18, class: "chart-title" }, title));
+  if (!clean.length) {
+    svg.append(s("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "muted" }, "no data yet"));
+    return svg;
+  }
+  const xs = clean.flatMap((l) => l.points.map((p) => p[0])).concat(markers.map((m) => m.x));
+  const ys = clean.flatMap((l) => l.points.map((p) => p[1])).concat(markers.map((m) => m.y));
+  const positive = xs.filter((x) => x > 0);
+  const logFloor = positive.length ? Math.min(...positive) / 2 : 0.01;
+  const fx = xLog ? (x) => Math.log10(Math.max(x, logFloor)) : (x) => x;
+  let [x0, x1] = [Math.min(...xs.map(fx)), Math.max(...xs.map(fx))];
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
+  let y0 = yMin ?? Math.min(...ys);
+  let y1 = yMax ?? Math.max(...ys);
+  if (y0 === y1) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.1, y1 + Math.abs(y1 || 1) * 0.1];
+  const W = width - pad.left - pad.right;
+  const H = height - pad.top - pad.bottom;
+  const px = (x) => pad.left + ((fx(x) - x0) / (x1 - x0)) * W;
+  const py = (y) => pad.top + (1 - (Math.min(Math.max(y, y0), y1) - y0) / (y1 - y0)) * H;
+
+  const axes = s("g", { class: "axes" });
+  for (const t of niceTicks(y0, y1)) {
+    axes.append(s("line", { x1: pad.left, x2: pad.left + W, y1: py(t), y2: py(t), class: "gridline" }));
+    axes.append(s("text", { x: pad.left - 6, y: py(t) + 4, "text-anchor": "end" }, tickLabel(t)));
+  }
+  const xTicks = xLog ? logTicks(x0, x1, xs.some((x) => x <= 0)) : niceTicks(x0, x1, 6).filter((t) => !xInteger || Number.isInteger(t)).map((t) => [t, tickLabel(t)]);
+  for (const [t, label] of xTicks) {
+    const at = xLog ? t : fx(t);
+    if (at < x0 - 1e-9 || at > x1 + 1e-9) continue;
+    const edge = at > x1 - (x1 - x0) * 0.04 ? "end" : "middle";
+    axes.append(s("text", { x: pad.left + ((at - x0) / (x1 - x0)) * W, y: pad.top + H + 16, "text-anchor": edge }, label));
+  }
+  axes.append(s("line", { x1: pad.left, x2: pad.left, y1: pad.top, y2: pad.top + H, class: "axis" }));
+  axes.append(s("line", { x1: pad.left, x2: pad.left + W, y1: pad.top + H, y2: pad.top + H, class: "axis" }));
+  axes.append(s("text", { x: pad.left + W / 2, y: height - 6, "text-anchor": "middle", class: "axis-label" }, xLabel));
+  axes.append(s("text", { x: 12, y: pad.top + H / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${pad.top + H / 2})`, class: "axis-label" }, yLabel));
+  svg.append(axes);
+
+  clean.forEach((line, i) => {
+    const color = line.color || COLORS[i % COLORS.length];
+    const d = line.points.map(([x, y], k) => `${k ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ");
+    svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2, class: "series", "data-name": line.name }));
+    if (line.points.length < 40) {
+      for (const [x, y] of line.points) svg.append(s("circle", { cx: px(x), cy: py(y), r: 3, fill: color }));
+    }
+  });
+  for (const m of markers) {
+    if (!Number.isFinite(m.x) || !Number.isFinite(m.y)) continue;
+    svg.append(s("circle", { cx: px(m.x), cy: py(m.y), r: 6, class: "marker" }));
+    const right = px(m.x) < pad.left + W * 0.6;
+    svg.append(s("text", { x: px(m.x) + (right ? 10 : -10), y: py(m.y) - 8, "text-anchor": right ? "start" : "end", class: "marker-label" }, m.label));
+  }
+  // Legend along the top right.
+  let lx = width - pad.right;
+  [...clean].reverse().forEach((line, ri) => {
+    const i = clean.length - 1 - ri;
+    const color = line.color || COLORS[i % COLORS.length];
+    const label = s("text", { x: lx, y: legendY, "text-anchor": "end", class: "legend" }, line.name);
+    svg.append(label);
+    lx -= line.name.length * 6.5 + 6;
+    svg.append(s("rect", { x: lx - 10, y: legendY - 8, width: 10, height: 10, fill: color }));
+    lx -= 22;
+  });
+  return svg;
+}
+
+/** A horizontal bar of `value` on [0, max] with an optional target line, for FRR and FA/h. */
+export function gauge({ title, value, max, target, format = (v) => String(v), width = 420 }) {
+  const height = 52;
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "gauge", role: "img", "aria-label": `${title}: ${format(value)}` });
+  svg.append(s("title", {}, `${title}: ${format(value)}`));
+  svg.append(s("text", { x: 0, y: 12, class: "gauge-title" }, title));
+  svg.append(s("text", { x: width, y: 12, "text-anchor": "end", class: "gauge-value" }, format(value)));
+  svg.append(s("rect", { x: 0, y: 20, width, height: 14, rx: 3, class: "gauge-track" }));
+  const top = Math.max(max, value, target || 0) || 1;
+  const good = target === undefined || value <= target;
+  svg.append(s("rect", { x: 0, y: 20, width: Math.max(2, (value / top) * width), height: 14, rx: 3, class: good ? "gauge-bar good" : "gauge-bar bad" }));
+  if (target !== undefined) {
+    const tx = (target / top) * width;
+    svg.append(s("line", { x1: tx, x2: tx, y1: 16, y2: 38, class: "gauge-target" }));
+    svg.append(s("text", { x: Math.min(tx, width - 2), y: 50, "text-anchor": tx > width - 40 ? "end" : "middle", class: "gauge-note" }, `target ${format(target)}`));
+  }
+  return svg;
+}

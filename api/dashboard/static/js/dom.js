@@ -1,0 +1,103 @@
+// Small DOM helpers: elements built from data (never from HTML strings), formatting, notices.
+
+/** An element: `h("a", {href, onclick}, "text", child)`; `on*` attributes become listeners. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "value" || key === "checked" || key === "disabled" || key === "selected") el[key] = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replace an element's children. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+let fieldId = 0;
+
+/** A labelled form control: the label's `for` points at the control. */
+export function field(text, control, hint) {
+  if (!control.id) control.id = `f${++fieldId}`;
+  return h("div", { class: "field" }, h("label", { for: control.id }, text), control, hint ? h("small", { class: "muted" }, hint) : null);
+}
+
+export function select(name, options, value, attrs = {}) {
+  return h(
+    "select",
+    { name, ...attrs },
+    options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)),
+  );
+}
+
+export function fmtDate(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const thisYear = d.getFullYear() === new Date().getFullYear();
+  return d.toLocaleString(undefined, { year: thisYear ? undefined : "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+export function fmtNum(value, digits = 3) {
+  if (value === undefined || value === null || Number.isNaN(value)) return "–";
+  if (typeof value !== "number") return String(value);
+  if (Number.isInteger(value)) return value.toLocaleString();
+  return Number(value.toPrecision(digits)).toString();
+}
+
+export function fmtBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+export function fmtSeconds(s) {
+  if (s === undefined || s === null) return "";
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}
+
+/** A notice at the top of the page: errors stay until dismissed, others fade. */
+export function notify(message, kind = "info") {
+  const box = document.getElementById("toasts");
+  const close = h("button", { type: "button", class: "link", "aria-label": "Dismiss" }, "×");
+  const toast = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : null }, h("span", {}, message), close);
+  close.addEventListener("click", () => toast.remove());
+  box.append(toast);
+  if (kind !== "error") setTimeout(() => toast.remove(), 4000);
+  return toast;
+}
+
+/** Show an error from the API (its `detail`) or any other failure. */
+export function showError(err, prefix = "") {
+  const message = err && err.detail ? err.detail : String(err && err.message ? err.message : err);
+  return notify(prefix ? `${prefix}: ${message}` : message, "error");
+}
+
+/** Call `fn` at most once per `ms`, trailing, so a burst of events makes one refresh. */
+export function debounce(fn, ms = 250) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+export function badge(status) {
+  return h("span", { class: `badge ${status}` }, status);
+}

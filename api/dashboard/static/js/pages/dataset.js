@@ -1,0 +1,540 @@
+// A dataset's page: readiness, upload (drag and drop), guided recording, the clips table with the trash,
+// training and the dataset's job history, all kept current by the dataset's event stream.
+
+import { api, authedUrl, subscribe } from "../api.js";
+import { h, fill, field, select, debounce, notify, showError, fmtDate, fmtNum } from "../dom.js";
+import { Microphone } from "../recorder.js";
+import { jobTable } from "./jobs.js";
+
+const LABELS = [["positive", "positive"], ["negative", "negative"], ["noise", "noise"]];
+const PAGE = 50;
+const BATCH_FILES = 50;
+const BATCH_BYTES = 16 * 1024 * 1024;
+
+export function render(main, name) {
+  const path = `/datasets/${encodeURIComponent(name)}`;
+  const state = { dataset: null, view: "active", label: "", offset: 0, alive: true, pendingClips: false };
+  const heading = h("h1", {}, name);
+  const about = h("p", { class: "muted" });
+  const readiness = h("section", { class: "card readiness", "aria-labelledby": "ready-title" }, h("h2", { id: "ready-title" }, "Ready to train?"), h("p", { class: "muted" }, "Loading…"));
+  const clipsBody = h("div", { class: "table-wrap" }, h("p", { class: "muted" }, "Loading clips…"));
+  const pager = h("div", { class: "pager" });
+  const jobsBody = h("div", { class: "table-wrap" });
+  const recorder = recordCard(path, state);
+
+  fill(
+    main,
+    h("p", {}, h("a", { href: "#/" }, "← Datasets")),
+    heading,
+    about,
+    readiness,
+    h("div", { class: "grid" }, uploadCard(path), recorder.card),
+    trainCard(name),
+    h("section", { class: "card", "aria-labelledby": "history-title" }, h("h2", { id: "history-title" }, "Training history"), jobsBody),
+    clipsCard(),
+  );
+
+  function clipsCard() {
+    const view = select("view", [["active", "Active clips"], ["trash", "Trash"]], state.view, { class: "view-select" });
+    view.addEventListener("change", () => {
+      state.view = view.value;
+      state.offset = 0;
+      refreshClips();
+    });
+    const label = select("label", [["", "all labels"], ...LABELS], "");
+    label.addEventListener("change", () => {
+      state.label = label.value;
+      state.offset = 0;
+      refreshClips();
+    });
+    const card = h(
+      "section",
+      { class: "card", "aria-labelledby": "clips-title" },
+      h("div", { class: "card-head" }, h("h2", { id: "clips-title" }, "Clips"), h("div", { class: "row tight" }, field("Show", view), field("Label", label))),
+      clipsBody,
+      pager,
+    );
+    // A refresh while someone edits a cell would throw their typing away: it waits until they leave it.
+    card.addEventListener("focusout", () => setTimeout(() => {
+      if (state.pendingClips && !editing()) refreshClips();
+    }, 0));
+    return card;
+  }
+
+  /** Someone is typing into a cell and has not saved it yet. */
+  function editing() {
+    const el = document.activeElement;
+    return el && clipsBody.contains(el) && el.matches("input") && el.value !== el.dataset.saved;
+  }
+
+  async function refreshDataset() {
+    try {
+      const dataset = await api.get(path);
+      if (!state.alive) return;
+      state.dataset = dataset;
+      heading.textContent = dataset.name;
+      about.textContent = [dataset.wake_phrase ? `Wake phrase “${dataset.wake_phrase}”` : "", dataset.description || ""].filter(Boolean).join(" · ");
+      recorder.setDataset(dataset);
+      fill(readiness, h("h2", { id: "ready-title" }, "Ready to train?"), readinessView(dataset));
+    } catch (err) {
+      if (!state.alive) return;
+      fill(readiness, h("h2", { id: "ready-title" }, "Ready to train?"), h("p", { class: "error", role: "alert" }, err.detail || String(err)));
+    }
+  }
+
+  async function refreshClips() {
+    if (editing()) {
+      state.pendingClips = true;
+      return;
+    }
+    state.pendingClips = false;
+    try {
+      const page = await api.get(`${path}/recordings`, {
+        deleted: state.view === "trash" ? "true" : "false",
+        label: state.label || undefined,
+        limit: PAGE,
+        offset: state.offset,
+      });
+      if (!state.alive) return;
+      // A keyboard user keeps their place: focus goes back to the same control of the same clip.
+      const focused = document.activeElement;
+      const row = clipsBody.contains(focused) && focused.closest("tr[data-clip]");
+      const place = row && focused.dataset.field ? [row.dataset.clip, focused.dataset.field] : null;
+      fill(clipsBody, clipTable(page.items, state.view === "trash", path, refreshAll));
+      if (place) clipsBody.querySelector(`tr[data-clip="${place[0]}"] [data-field="${place[1]}"]`)?.focus();
+      fill(pager, pagerView(page));
+    } catch (err) {
+      if (state.alive) fill(clipsBody, h("p", { class: "error" }, err.detail || String(err)));
+    }
+  }
+
+  function pagerView(page) {
+    if (page.total === 0) return null;
+    if (page.total <= page.limit && page.offset === 0) return h("span", { class: "muted" }, `${page.total} clip${page.total === 1 ? "" : "s"}`);
+    const prev = h("button", { type: "button", class: "small", disabled: page.offset === 0 }, "Previous");
+    const next = h("button", { type: "button", class: "small", disabled: page.offset + page.limit >= page.total }, "Next");
+    prev.addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refreshClips(); });
+    next.addEventListener("click", () => { state.offset += PAGE; refreshClips(); });
+    const end = Math.min(page.total, page.offset + page.items.length);
+    return h("span", {}, prev, ` ${page.offset + 1}–${end} of ${page.total} `, next);
+  }
+
+  async function refreshJobs() {
+    try {
+      const jobs = await api.get("/jobs", { dataset: name, limit: 20 });
+      if (state.alive) fill(jobsBody, jobTable(jobs.items, { showDataset: false }));
+    } catch (err) {
+      if (state.alive) fill(jobsBody, h("p", { class: "error" }, err.detail || String(err)));
+    }
+  }
+
+  function refreshAll() {
+    refreshDataset();
+    refreshClips();
+  }
+
+  refreshAll();
+  refreshJobs();
+  const laterAll = debounce(refreshAll, 250);
+  const laterJobs = debounce(refreshJobs, 500);
+  const source = subscribe("/events", { dataset: name }, (event) => {
+    if (event.type === "dataset.deleted") {
+      notify(`Dataset ${name} was deleted`, "error");
+      location.hash = "#/";
+    } else if (event.type.startsWith("dataset.")) {
+      laterAll();
+    } else if (event.type.startsWith("job.") && event.type !== "job.log") {
+      laterJobs();
+    }
+  }, () => { laterAll(); laterJobs(); });
+
+  return () => {
+    state.alive = false;
+    source.close();
+    recorder.stop();
+    stopPlayback();
+  };
+}
+
+function readinessView(dataset) {
+  const t = dataset.training;
+  const counts = dataset.clip_counts;
+  const meter = (text, have, need, id) => h("div", { class: "meter-row" },
+    h("label", { for: id }, `${text}: `, h("strong", { "data-count": id }, have), ` of ${need} needed`),
+    h("meter", { id, min: 0, max: need, low: need, optimum: need, value: Math.min(have, need) }, `${have}/${need}`),
+  );
+  return h("div", {},
+    h("div", { class: "meters" },
+      meter("Positive clips", t.positive_clips, t.min_positive_clips, "meter-positive"),
+      meter("Negative and noise clips", t.negative_clips, t.min_negative_clips, "meter-negative"),
+    ),
+    h("p", { class: "counts" },
+      LABELS.map(([label]) => h("span", { class: `chip ${label}`, "data-label-count": label }, `${label} ${counts[label] || 0}`)),
+      h("span", { class: "chip" }, `trash ${dataset.deleted_clips}`),
+    ),
+    t.ready
+      ? h("p", { class: "ok" }, "✓ Enough clips to train.")
+      : h("p", { class: "warn" }, `Still needed: ${t.missing.join(", ")}.`),
+  );
+}
+
+function uploadCard(path) {
+  const label = select("label", LABELS, "positive");
+  const speaker = h("input", { name: "speaker", autocomplete: "off", maxlength: 128 });
+  const input = h("input", { type: "file", name: "files", multiple: true, accept: "audio/*,.wav,.flac,.ogg,.oga,.opus", class: "file-input" });
+  const status = h("p", { class: "muted", "aria-live": "polite" });
+  const zone = h(
+    "div",
+    { class: "dropzone" },
+    h("p", {}, "Drop WAV, FLAC or OGG files here, or"),
+    h("label", { class: "button", for: "upload-files" }, "Choose files…"),
+    status,
+  );
+  input.id = "upload-files";
+
+  async function send(files) {
+    if (!files.length) return;
+    // One request per batch keeps each under the API's body limit; each batch is stored whole or not at all.
+    const batches = [];
+    let batch = [];
+    let bytes = 0;
+    for (const file of files) {
+      if (batch.length && (batch.length >= BATCH_FILES || bytes + file.size > BATCH_BYTES)) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(file);
+      bytes += file.size;
+    }
+    batches.push(batch);
+    let stored = 0;
+    try {
+      for (const [i, part] of batches.entries()) {
+        const of = batches.length > 1 ? ` (part ${i + 1} of ${batches.length})` : "";
+        status.textContent = `Uploading ${files.length} file${files.length === 1 ? "" : "s"}${of}…`;
+        const form = new FormData();
+        form.append("label", label.value);
+        if (speaker.value.trim()) form.append("speaker", speaker.value.trim());
+        form.append("source", "upload");
+        for (const file of part) form.append("files", file, file.name);
+        const result = await api.upload(`${path}/recordings`, form);
+        stored += result.clips.length;
+      }
+      status.textContent = `Stored ${stored} ${label.value} clip${stored === 1 ? "" : "s"}.`;
+    } catch (err) {
+      status.textContent = stored ? `Stored the first ${stored} of ${files.length} files; the rest were not stored.` : "Nothing was stored.";
+      showError(err, "Upload refused");
+    } finally {
+      input.value = "";
+    }
+  }
+
+  input.addEventListener("change", () => send([...input.files]));
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    send([...event.dataTransfer.files]);
+  });
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "upload-title" },
+    h("h2", { id: "upload-title" }, "Upload clips"),
+    h("div", { class: "row" }, field("Label", label), field("Speaker", speaker, "optional")),
+    input,
+    zone,
+  );
+}
+
+const PROMPTS = {
+  positive: (phrase) => `say “${phrase || "the wake phrase"}”`,
+  negative: () => "say something else: a near miss or any other words",
+  noise: () => "stay quiet: record the room",
+};
+
+function recordCard(path, state) {
+  const label = select("label", LABELS, "positive");
+  const speaker = h("input", { name: "speaker", autocomplete: "off", maxlength: 128 });
+  const takes = h("input", { name: "takes", type: "number", min: 1, max: 50, value: 10 });
+  const seconds = h("input", { name: "seconds", type: "number", min: 0.5, max: 10, step: 0.5, value: 2 });
+  const start = h("button", { type: "button", class: "primary" }, "Record 10 takes");
+  const stopButton = h("button", { type: "button", disabled: true }, "Stop");
+  const prompt = h("p", { class: "prompt", "aria-live": "assertive" }, "Press record; each take is prompted in turn.");
+  const level = h("div", { class: "level", "aria-hidden": "true" }, h("div", { class: "level-fill" }));
+  const list = h("ol", { class: "takes" });
+  const tally = h("p", { class: "muted tally", "aria-live": "polite" });
+  let phrase = "";
+  let controller = null;
+  let mic = null;
+
+  takes.addEventListener("input", () => { start.textContent = `Record ${takes.value || 0} takes`; });
+
+  async function run() {
+    const count = Math.max(1, Math.min(50, Math.round(Number(takes.value) || 10)));
+    const length = Math.max(0.5, Math.min(10, Number(seconds.value) || 2));
+    controller = new AbortController();
+    const signal = controller.signal;
+    start.disabled = true;
+    stopButton.disabled = false;
+    fill(list);
+    let stored = 0;
+    try {
+      prompt.textContent = "Asking for the microphone…";
+      mic = await Microphone.open();
+      mic.onLevel = (rms) => { level.firstChild.style.width = `${Math.min(100, rms * 400)}%`; };
+      for (let i = 1; i <= count; i++) {
+        prompt.textContent = `Take ${i} of ${count}: get ready…`;
+        await sleep(800, signal);
+        prompt.textContent = `Take ${i} of ${count}: ${PROMPTS[label.value](phrase)} now`;
+        prompt.classList.add("live");
+        const blob = await mic.record(length, signal);
+        prompt.classList.remove("live");
+        const item = h("li", {}, `Take ${i}: uploading…`);
+        list.append(item);
+        const form = new FormData();
+        form.append("label", label.value);
+        if (speaker.value.trim()) form.append("speaker", speaker.value.trim());
+        form.append("source", "recording");
+        form.append("files", blob, `take-${stamp()}-${i}.wav`);
+        try {
+          const result = await api.upload(`${path}/recordings`, form);
+          item.textContent = `Take ${i}: stored (${result.clips[0].duration_s.toFixed(1)} s)`;
+          item.className = "ok";
+          stored += 1;
+        } catch (err) {
+          item.textContent = `Take ${i}: ${err.detail || err.message}`;
+          item.className = "error";
+          showError(err, `Take ${i} refused`);
+        }
+      }
+      prompt.textContent = `Done: ${stored} of ${count} takes stored as ${label.value}.`;
+    } catch (err) {
+      prompt.classList.remove("live");
+      if (err.name === "AbortError") prompt.textContent = `Stopped: ${stored} takes stored.`;
+      else {
+        prompt.textContent = "Recording failed.";
+        showError(err, "Microphone");
+      }
+    } finally {
+      prompt.classList.remove("live");
+      level.firstChild.style.width = "0";
+      start.disabled = false;
+      stopButton.disabled = true;
+      controller = null;
+      if (mic) mic.close();
+      mic = null;
+    }
+  }
+
+  start.addEventListener("click", run);
+  stopButton.addEventListener("click", () => controller && controller.abort());
+  const card = h(
+    "section",
+    { class: "card", "aria-labelledby": "record-title" },
+    h("h2", { id: "record-title" }, "Record in the browser"),
+    h("div", { class: "row" }, field("Label", label), field("Speaker", speaker, "optional"), field("Takes", takes), field("Seconds per take", seconds)),
+    h("div", { class: "row tight" }, start, stopButton),
+    prompt,
+    level,
+    tally,
+    list,
+  );
+  return {
+    card,
+    setDataset(dataset) {
+      phrase = dataset.wake_phrase || "";
+      const t = dataset.training;
+      tally.textContent = `So far: ${t.positive_clips} of ${t.min_positive_clips} positive, ${t.negative_clips} of ${t.min_negative_clips} negative or noise clips needed to train.`;
+    },
+    stop() {
+      if (controller) controller.abort();
+      if (mic) mic.close();
+      mic = null;
+    },
+  };
+}
+
+/** Local time as 20261129-134220, for recorded file names. */
+function stamp() {
+  const d = new Date();
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new DOMException("recording stopped", "AbortError"));
+    });
+  });
+}
+
+let playing = null;
+
+function stopPlayback() {
+  if (playing) {
+    playing.audio.pause();
+    playing.button.textContent = "▶";
+    playing.button.setAttribute("aria-label", playing.label);
+  }
+  playing = null;
+}
+
+function playButton(clip) {
+  const label = `Play clip ${clip.original_filename || clip.id}`;
+  const button = h("button", { type: "button", class: "small", "aria-label": label, "data-field": "play" }, "▶");
+  if (playing && playing.clipId === clip.id) {
+    // The table was redrawn while this clip plays: the new button takes over.
+    playing.button = button;
+    button.textContent = "■";
+    button.setAttribute("aria-label", `Stop ${label.slice(5)}`);
+  }
+  button.addEventListener("click", async () => {
+    const same = playing && playing.clipId === clip.id;
+    stopPlayback();
+    if (same) return;
+    const audio = new Audio(authedUrl(clip.audio_url));
+    playing = { audio, button, label, clipId: clip.id };
+    button.textContent = "■";
+    button.setAttribute("aria-label", `Stop ${label.slice(5)}`);
+    audio.addEventListener("ended", stopPlayback);
+    try {
+      await audio.play();
+    } catch (err) {
+      stopPlayback();
+      showError(err, "Cannot play the clip");
+    }
+  });
+  return button;
+}
+
+function clipTable(clips, trash, path, refresh) {
+  if (!clips.length) return h("p", { class: "muted" }, trash ? "The trash is empty." : "No clips yet: upload or record some.");
+  const cols = ["Play", "Clip", "Label", "Speaker", "Notes", "Duration", "Loudness", "Source", "Created", trash ? "Deleted" : "", "Actions"].filter((c) => c !== "");
+  return h(
+    "table",
+    { class: "clips" },
+    h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c === "Play" || c === "Actions" ? h("span", { class: "sr-only" }, c) : c)))),
+    h("tbody", {}, clips.map((clip) => clipRow(clip, trash, path, refresh))),
+  );
+}
+
+function clipRow(clip, trash, path, refresh) {
+  const url = `${path}/recordings/${clip.id}`;
+  const name = clip.original_filename || clip.id.slice(0, 8);
+  async function save(changes, what) {
+    try {
+      await api.patch(url, changes);
+      notify(`Saved ${what} of ${name}`);
+    } catch (err) {
+      showError(err, `Could not change ${what}`);
+      refresh();
+    }
+  }
+  let labelCell;
+  let speakerCell;
+  let notesCell;
+  if (trash) {
+    labelCell = h("span", { class: `chip ${clip.label}` }, clip.label);
+    speakerCell = clip.speaker || "";
+    notesCell = clip.notes || "";
+  } else {
+    const label = select("label", LABELS, clip.label, { "aria-label": `Label of ${name}`, "data-field": "label" });
+    label.addEventListener("change", () => save({ label: label.value }, "the label"));
+    const text = (field, value, attrs) => {
+      const input = h("input", { value: value || "", "data-saved": value || "", "data-field": field, ...attrs });
+      input.addEventListener("change", async () => {
+        input.dataset.saved = input.value;
+        await save({ [field]: input.value.trim() || null }, `the ${field}`);
+      });
+      return input;
+    };
+    const speaker = text("speaker", clip.speaker, { maxlength: 128, "aria-label": `Speaker of ${name}`, class: "cell" });
+    const notes = text("notes", clip.notes, { maxlength: 2000, "aria-label": `Notes on ${name}`, class: "cell wide" });
+    [labelCell, speakerCell, notesCell] = [label, speaker, notes];
+  }
+  const action = h("button", { type: "button", class: trash ? "small" : "small danger", "aria-label": `${trash ? "Restore" : "Delete"} ${name}`, "data-field": "action" }, trash ? "Restore" : "Delete");
+  action.addEventListener("click", async () => {
+    try {
+      if (trash) await api.post(`${url}/restore`);
+      else await api.del(url);
+      notify(trash ? `Restored ${name}` : `Moved ${name} to the trash`);
+      refresh();
+    } catch (err) {
+      showError(err, trash ? "Could not restore" : "Could not delete");
+    }
+  });
+  return h(
+    "tr",
+    { "data-clip": clip.id },
+    h("td", {}, playButton(clip)),
+    h("td", { class: "name", title: clip.id }, name),
+    h("td", { "data-col": "label" }, labelCell),
+    h("td", {}, speakerCell),
+    h("td", {}, notesCell),
+    h("td", { class: "num" }, `${clip.duration_s.toFixed(2)} s`),
+    h("td", { class: "num" }, `${fmtNum(clip.loudness_dbfs, 3)} dBFS`),
+    h("td", { "data-col": "source" }, clip.source),
+    h("td", { title: clip.original_filename || "" }, fmtDate(clip.created_at)),
+    trash ? h("td", {}, fmtDate(clip.deleted_at)) : null,
+    h("td", {}, action),
+  );
+}
+
+function trainCard(name) {
+  const preset = select("preset", [["", "default"], ["tiny", "tiny"], ["small", "small"], ["base", "base"]], "");
+  const epochs = h("input", { name: "epochs", type: "number", min: 1, max: 500, placeholder: "default" });
+  const steps = h("input", { name: "steps_per_epoch", type: "number", min: 1, placeholder: "default" });
+  const batch = h("input", { name: "batch_size", type: "number", min: 1, placeholder: "default" });
+  const extra = h("textarea", { name: "overrides", rows: 3, spellcheck: "false", placeholder: '{"learning_rate": 0.001, "augment": true, "target_fa_per_hour": 0.5}' });
+  const start = h("button", { type: "submit", class: "primary" }, "Start training");
+  const form = h(
+    "form",
+    { class: "card", "aria-labelledby": "train-title" },
+    h("h2", { id: "train-title" }, "Train"),
+    h("div", { class: "row" }, field("Preset", preset), field("Epochs", epochs), field("Steps per epoch", steps), field("Batch size", batch)),
+    field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour"),
+    start,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    let overrides = {};
+    if (extra.value.trim()) {
+      try {
+        overrides = JSON.parse(extra.value);
+      } catch (err) {
+        showError(`the overrides are not JSON: ${err.message}`);
+        extra.focus();
+        return;
+      }
+      if (!overrides || typeof overrides !== "object" || Array.isArray(overrides)) {
+        showError("the overrides must be a JSON object, e.g. {\"epochs\": 5}");
+        return;
+      }
+    }
+    for (const [input, key] of [[epochs, "epochs"], [steps, "steps_per_epoch"], [batch, "batch_size"]]) {
+      if (input.value !== "") overrides[key] = Number(input.value);
+    }
+    const body = { dataset: name };
+    if (preset.value) body.preset = preset.value;
+    if (Object.keys(overrides).length) body.config_overrides = overrides;
+    start.disabled = true;
+    try {
+      const job = await api.post("/train", body);
+      notify("Training queued");
+      location.hash = `#/jobs/${job.id}`;
+    } catch (err) {
+      showError(err, "Training refused");
+    } finally {
+      start.disabled = false;
+    }
+  });
+  return form;
+}

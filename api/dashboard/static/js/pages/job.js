@@ -1,0 +1,267 @@
+// A job's live page: progress bar, loss and metric curves per epoch, log tail, cancel, and once it has
+// succeeded the artifacts and the evaluation (detection-error curve, threshold, FA/h, FRR) as charts.
+
+import { api, authedUrl, subscribe, TERMINAL } from "../api.js";
+import { h, fill, badge, notify, showError, fmtBytes, fmtDate, fmtNum } from "../dom.js";
+import { gauge, lineChart } from "../charts.js";
+
+const LOG_TAIL = 200;
+// Per-epoch figures that are not curves worth drawing.
+const NOT_CURVES = new Set(["learning_rate", "clips_per_s", "eta_s"]);
+
+export function render(main, jobId) {
+  const state = { job: null, progress: null, epochs: new Map(), logs: [], alive: true, finished: false };
+  const title = h("h1", {}, `Job ${jobId.slice(0, 8)}`);
+  const back = h("p", {}, h("a", { href: "#/jobs" }, "← Jobs"));
+  const meta = h("dl", { class: "meta" });
+  const status = h("span", { class: "status" });
+  const cancel = h("button", { type: "button", class: "danger", hidden: true }, "Cancel job");
+  const bar = h("div", { class: "progress-fill" });
+  const progressbar = h("div", { class: "progress", role: "progressbar", "aria-label": "Training progress", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, bar);
+  const progressText = h("p", { class: "muted progress-text" }, "Waiting for a worker…");
+  const lossChart = h("div", { class: "chart-box", "data-chart": "loss" });
+  const metricChart = h("div", { class: "chart-box", "data-chart": "metrics" });
+  const logBox = h("pre", { class: "logs", role: "log", tabindex: 0, "aria-label": "Job log" });
+  const result = h("div", { class: "result" });
+  const charts = h("div", { class: "grid charts" }, lossChart, metricChart);
+  const config = h("pre", { class: "config" });
+
+  fill(
+    main,
+    back,
+    h("div", { class: "card-head" }, title, status),
+    meta,
+    h("section", { class: "card", "aria-labelledby": "progress-title" },
+      h("div", { class: "card-head" }, h("h2", { id: "progress-title" }, "Progress"), cancel),
+      progressbar, progressText,
+      charts,
+    ),
+    result,
+    h("section", { class: "card", "aria-labelledby": "log-title" }, h("h2", { id: "log-title" }, "Log"), logBox),
+    h("details", { class: "card" }, h("summary", {}, "Configuration"), config),
+  );
+  drawCurves();
+
+  cancel.addEventListener("click", async () => {
+    cancel.disabled = true;
+    try {
+      const job = await api.post(`/jobs/${jobId}/cancel`);
+      notify("Cancel requested: the job stops at its next training step");
+      showJob(job);
+    } catch (err) {
+      showError(err, "Could not cancel");
+      cancel.disabled = false;
+    }
+  });
+
+  function showJob(job) {
+    state.job = job;
+    back.replaceChildren(h("a", { href: `#/datasets/${encodeURIComponent(job.dataset)}` }, `← ${job.dataset}`));
+    title.textContent = `${job.kind === "train" ? "Training" : job.kind} job ${job.id.slice(0, 8)}`;
+    fill(status, badge(job.status), job.cancel_requested && !TERMINAL.has(job.status) ? h("span", { class: "muted" }, " stopping…") : null);
+    fill(meta, ...[
+      ["Dataset", h("a", { href: `#/datasets/${encodeURIComponent(job.dataset)}` }, job.dataset)],
+      ["Preset", job.preset || (job.config && job.config.preset) || "default"],
+      ["Clips", job.clip_count],
+      ["Worker", job.worker_hostname || "–"],
+      ["Attempts", job.attempts],
+      ["Created", fmtDate(job.created_at)],
+      ["Finished", fmtDate(job.finished_at) || "–"],
+    ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+    cancel.hidden = TERMINAL.has(job.status) || job.cancel_requested;
+    // Only training has epochs worth a curve; a synthesis job reports clips made.
+    charts.hidden = job.kind !== "train";
+    config.textContent = JSON.stringify(job.config, null, 2);
+    if (job.progress && Object.keys(job.progress).length && !state.progress) showProgress(job.progress);
+    if (job.status === "succeeded") showProgress({ ...(state.progress || {}), fraction: 1 });
+  }
+
+  function showProgress(p) {
+    state.progress = p;
+    const fraction = Math.max(0, Math.min(1, Number(p.fraction) || 0));
+    const percent = Math.round(fraction * 100);
+    bar.style.width = `${percent}%`;
+    progressbar.setAttribute("aria-valuenow", String(percent));
+    progressbar.setAttribute("aria-valuetext", `${percent}%`);
+    const parts = [`${percent}%`];
+    if (p.epoch !== undefined) parts.push(`epoch ${p.epoch}${p.epochs ? ` of ${p.epochs}` : ""}`);
+    if (p.step !== undefined) parts.push(`step ${p.step}${p.total_steps ? ` of ${p.total_steps}` : ""}`);
+    if (p.loss !== undefined) parts.push(`loss ${fmtNum(p.loss, 4)}`);
+    const eta = p.metrics && p.metrics.eta_s;
+    if (eta && fraction < 1) parts.push(`about ${Math.ceil(eta)} s left`);
+    progressText.textContent = parts.join(" · ");
+  }
+
+  function onProgress(p) {
+    showProgress(p);
+    if (p.epoch !== undefined) {
+      state.epochs.set(p.epoch, { loss: p.loss, ...(p.metrics || {}) });
+      drawCurves();
+    }
+  }
+
+  function drawCurves() {
+    const epochs = [...state.epochs.keys()].sort((a, b) => a - b);
+    const keys = new Set();
+    for (const e of epochs) for (const [k, v] of Object.entries(state.epochs.get(e))) if (typeof v === "number") keys.add(k);
+    const series = (names) => names.map((k) => ({ name: k === "loss" ? "train loss" : k.replace(/_/g, " "), points: epochs.map((e) => [e, state.epochs.get(e)[k]]) }));
+    const losses = [...keys].filter((k) => k === "loss" || k.endsWith("_loss"));
+    const others = [...keys].filter((k) => !losses.includes(k) && !NOT_CURVES.has(k));
+    fill(lossChart, lineChart({ title: "Loss per epoch", series: series(losses), xLabel: "epoch", yLabel: "loss", xInteger: true, yMin: 0 }));
+    fill(metricChart, lineChart({ title: "Validation metrics per epoch", series: series(others), xLabel: "epoch", yLabel: "value", xInteger: true, yMin: 0, yMax: others.every((k) => epochs.every((e) => !(state.epochs.get(e)[k] > 1))) ? 1 : undefined }));
+  }
+
+  function onLog(event) {
+    const time = new Date(event.ts).toLocaleTimeString();
+    state.logs.push(`${time} ${(event.payload.level || "info").padEnd(7)} ${event.payload.message || ""}`);
+    if (state.logs.length > LOG_TAIL) state.logs.splice(0, state.logs.length - LOG_TAIL);
+    const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
+    logBox.textContent = state.logs.join("\n");
+    if (atBottom) logBox.scrollTop = logBox.scrollHeight;
+  }
+
+  async function finish() {
+    if (state.finished) return;
+    state.finished = true;
+    source.close();
+    try {
+      const job = await api.get(`/jobs/${jobId}`);
+      if (!state.alive) return;
+      showJob(job);
+      fill(result, await resultView(job));
+    } catch (err) {
+      if (state.alive) showError(err, "Could not load the result");
+    }
+  }
+
+  const source = subscribe(`/jobs/${jobId}/events`, {}, (event) => {
+    if (!state.alive) return;
+    const type = event.type;
+    if (type === "job.progress") onProgress(event.payload);
+    else if (type === "job.log") onLog(event);
+    else if (type === "job.retried") {
+      state.epochs.clear();
+      drawCurves();
+      showProgress({ fraction: 0 });
+      onLog({ ts: event.ts, payload: { level: "warning", message: `retrying: ${event.payload.reason || ""}` } });
+    }
+    if (state.job && type !== "job.log" && type !== "job.progress") {
+      const statusNow = type.slice(4);
+      if (["queued", "started", "cancel_requested", "retried"].includes(statusNow)) {
+        showJob({ ...state.job, status: statusNow === "started" ? "running" : statusNow === "retried" ? "queued" : state.job.status, cancel_requested: state.job.cancel_requested || statusNow === "cancel_requested" });
+      }
+    }
+    if (TERMINAL.has(type.slice(4))) finish();
+  });
+
+  api.get(`/jobs/${jobId}`).then((job) => {
+    if (!state.alive) return;
+    showJob(job);
+    if (TERMINAL.has(job.status)) {
+      // The stream replays the whole job and then ends; the result is drawn when its last event arrives.
+    }
+  }).catch((err) => {
+    if (!state.alive) return;
+    source.close();
+    fill(main, h("h1", {}, "Job not found"), h("p", { class: "error", role: "alert" }, err.detail || String(err)), h("p", {}, h("a", { href: "#/jobs" }, "All jobs")));
+  });
+
+  return () => {
+    state.alive = false;
+    source.close();
+  };
+}
+
+async function resultView(job) {
+  if (job.status === "failed") {
+    return h("section", { class: "card failed", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Failed"), h("p", { class: "error" }, job.error || "no reason was given"));
+  }
+  if (job.status === "cancelled") {
+    return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Cancelled"), h("p", {}, "The job was cancelled; nothing was exported."));
+  }
+  if (job.status !== "succeeded") return h("div");
+  if (job.kind !== "train") {
+    return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Done"), metricsTable(job.metrics || {}));
+  }
+  let report = null;
+  if (job.artifacts.some((a) => a.name === "metrics.json")) {
+    try {
+      report = await api.get(`/jobs/${job.id}/artifacts/metrics.json`);
+    } catch (err) {
+      showError(err, "Could not read metrics.json");
+    }
+  }
+  return h("div", {},
+    evaluationView(job, report),
+    h("section", { class: "card", "aria-labelledby": "artifacts-title" },
+      h("h2", { id: "artifacts-title" }, "Download"),
+      job.artifacts.length
+        ? h("ul", { class: "artifacts" }, job.artifacts.map((a) => h("li", {},
+          h("a", { href: authedUrl(a.url), download: a.name, class: "artifact" }, a.name),
+          h("span", { class: "muted" }, ` ${fmtBytes(a.size)} · sha256 ${a.sha256.slice(0, 12)}…`),
+        )))
+        : h("p", { class: "muted" }, "This job exported no files."),
+    ),
+  );
+}
+
+function metricsTable(metrics) {
+  const numeric = Object.entries(metrics).filter(([, v]) => typeof v === "number").sort(([a], [b]) => a.localeCompare(b));
+  return h("table", { class: "metrics" }, h("tbody", {}, numeric.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k.replace(/_/g, " ")), h("td", { class: "num" }, fmtNum(v, 4))))));
+}
+
+function pick(...values) {
+  return values.find((v) => typeof v === "number" && Number.isFinite(v));
+}
+
+function evaluationView(job, report) {
+  const m = job.metrics || {};
+  const cal = (report && report.calibration) || {};
+  const threshold = pick(m.threshold, cal.threshold, report && report.threshold);
+  const fa = pick(m.val_fa_per_hour, m.fa_per_hour, cal.fa_per_hour);
+  const frr = pick(m.val_frr, m.frr, cal.frr);
+  const target = pick(job.config && job.config.target_fa_per_hour, cal.target_fa_per_hour);
+  const curve = ((report && (report.curve || report.det_curve)) || []).filter((p) => p && typeof p === "object");
+  const section = h("section", { class: "card", "aria-labelledby": "eval-title" }, h("h2", { id: "eval-title" }, "Evaluation"));
+  if (threshold === undefined && fa === undefined && frr === undefined && !curve.length) {
+    section.append(h("p", { class: "muted" }, "This job reported no evaluation (no validation audio of both kinds)."));
+  }
+  const stats = h("dl", { class: "stats" },
+    [["Threshold", threshold, "threshold"], ["False accepts per hour", fa, "fa"], ["False-reject rate", frr, "frr"], ["Validation accuracy", pick(m.val_accuracy), "acc"], ["ROC AUC", pick(m.val_roc_auc), "auc"]]
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v, key]) => h("div", { class: "stat", "data-stat": key }, h("dt", {}, k), h("dd", {}, fmtNum(v, 3)))),
+  );
+  section.append(stats);
+  const charts = h("div", { class: "grid charts" });
+  if (curve.length) {
+    const points = curve.map((p) => [Number(p.fa_per_hour), Number(p.frr)]).sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    charts.append(h("div", { class: "chart-box", "data-chart": "det" }, lineChart({
+      title: "Detection-error curve",
+      series: [{ name: "FRR at each threshold", points }],
+      xLabel: "false accepts per hour (log)",
+      yLabel: "false-reject rate",
+      xLog: true,
+      yMin: 0,
+      yMax: 1,
+      markers: fa !== undefined && frr !== undefined ? [{ x: fa, y: frr, label: `threshold ${fmtNum(threshold, 3)}` }] : [],
+    })));
+    const byThreshold = curve.filter((p) => Number.isFinite(p.threshold)).sort((a, b) => a.threshold - b.threshold);
+    charts.append(h("div", { class: "chart-box", "data-chart": "threshold" }, lineChart({
+      title: "False-reject rate by threshold",
+      series: [{ name: "FRR", points: byThreshold.map((p) => [p.threshold, p.frr]) }],
+      xLabel: "threshold",
+      yLabel: "false-reject rate",
+      yMin: 0,
+      yMax: 1,
+      markers: threshold !== undefined && frr !== undefined ? [{ x: threshold, y: frr, label: "chosen" }] : [],
+    })));
+  }
+  const gauges = h("div", { class: "gauges" });
+  if (frr !== undefined) gauges.append(gauge({ title: "False-reject rate", value: frr, max: 1, format: (v) => `${(v * 100).toFixed(1)}%` }));
+  if (fa !== undefined) gauges.append(gauge({ title: "False accepts per hour", value: fa, max: Math.max(fa, (target || 1) * 2), target, format: (v) => fmtNum(v, 3) }));
+  if (gauges.childNodes.length) charts.append(gauges);
+  if (charts.childNodes.length) section.append(charts);
+  if (Object.keys(m).length) section.append(h("details", {}, h("summary", {}, "All metrics"), metricsTable(m)));
+  if (report && report.split && report.split.message) section.append(h("p", { class: "muted" }, report.split.message));
+  return section;
+}
