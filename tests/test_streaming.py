@@ -15,6 +15,7 @@ from worker.training.streaming import (
     false_accepts_per_hour,
     false_reject_rate,
     stream_scores,
+    tail_threshold,
     window_count,
 )
 
@@ -171,19 +172,26 @@ def test_calibration_picks_the_lowest_threshold_meeting_the_target() -> None:
     assert half["target_fa_per_hour"] == 0.5 and half["met_target"] is True
 
 
-def test_a_centred_calibration_keeps_the_frr_and_shares_the_margin_in_logit_space() -> None:
-    # Negatives peak at 0.2 (one spike), positives score 0.8 and 0.95: any threshold in (0.2, 0.8] misses none.
-    negatives = hour_with_spikes((100, 0.1, 0.2))
-    curve = detection_error_curve(np.array([0.8, 0.95]), negatives, hop_s=HOP_S, refractory_s=1.0, duration_s=3600)
-    lowest = calibrate_threshold(curve, target_fa_per_hour=0.5)
-    centred = calibrate_threshold(curve, target_fa_per_hour=0.5, centre=True)
+def test_the_tail_estimate_extrapolates_an_exponential_logit_tail_to_the_target_rate() -> None:
+    # Negative logits drawn from a standard exponential (shifted to -8): P(logit > x) = exp(-(x + 8)).
+    rng = np.random.default_rng(0)
+    logits = -8 + rng.exponential(1.0, size=200_000)
+    scores = 1 / (1 + np.exp(-logits))
+    estimate = tail_threshold(scores, 0.5, hop_s=HOP_S)
+    assert estimate is not None
+    # 0.5 FA/h at 36,000 windows an hour is a per-window chance of 1/72,000: logit -8 + ln(72,000) = 3.18.
+    expected = -8 + np.log(72_000)
+    assert np.log(estimate["threshold"] / (1 - estimate["threshold"])) == pytest.approx(expected, abs=0.1)
+    assert estimate["tail_windows"] == 20_000
+    assert estimate["tail_scale_logit"] == pytest.approx(1.0, abs=0.03)
 
-    assert 0.2 < lowest["threshold"] < 0.2001
-    # logit(0.2) = -1.386 and logit(0.8) = +1.386: the middle is logit 0, probability 0.5.
-    assert centred["threshold"] == pytest.approx(0.5, abs=1e-4)
-    assert centred["frr"] == lowest["frr"] == 0.0
-    assert centred["fa_per_hour"] == lowest["fa_per_hour"] == 0.0
-    assert false_reject_rate(np.array([0.8, 0.95]), centred["threshold"]) == 0.0
+
+def test_the_tail_estimate_needs_enough_windows_and_rises_as_the_target_falls() -> None:
+    scores = np.random.default_rng(1).uniform(0.0, 0.3, size=500)
+    assert tail_threshold(scores[:100], 0.5, hop_s=HOP_S) is None
+    strict, loose = (tail_threshold(scores, target, hop_s=HOP_S) for target in (0.1, 10.0))
+    assert strict is not None and loose is not None
+    assert strict["threshold"] > loose["threshold"] > scores.max() * 0.9
 
 
 def test_calibration_that_cannot_meet_the_target_returns_the_highest_threshold_flagged() -> None:

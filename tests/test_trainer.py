@@ -214,7 +214,14 @@ def test_metrics_json_holds_the_calibrated_threshold_and_the_detection_error_cur
     report = json.loads((export_dir / "metrics.json").read_text())
 
     calibration = report["calibration"]
-    assert set(calibration) == {"threshold", "frr", "fa_per_hour", "target_fa_per_hour", "met_target"}
+    assert set(calibration) - {"tail"} == {
+        "threshold",
+        "frr",
+        "fa_per_hour",
+        "target_fa_per_hour",
+        "met_target",
+        "method",
+    }
     assert report["threshold"] == calibration["threshold"] == result.metrics["threshold"]
     assert calibration["target_fa_per_hour"] == 0.5
     curve = report["curve"]
@@ -298,3 +305,30 @@ def test_hard_negative_weighting_counts_confident_false_accepts_more() -> None:
     expected = (per_example * weights).sum() / weights.sum()
     assert torch.isclose(weighted_loss(logits, labels, 2.0), expected)
     assert weighted_loss(logits, labels, 2.0) > plain
+
+
+def test_a_short_validation_stream_raises_the_threshold_toward_its_tail_but_not_past_the_frr_slack() -> None:
+    from worker.training.evaluate import HOP_S, REFRACTORY_S, _extrapolate_when_short
+    from worker.training.streaming import calibrate_threshold, detection_error_curve
+
+    # 100 s of negative windows whose logits have an exponential tail: the loudest is near 0.9, and the tail
+    # predicts 0.5 FA/h only above about 0.994.
+    logits = -6 + np.random.default_rng(0).exponential(1.0, size=1_000)
+    negatives = 1 / (1 + np.exp(-logits))
+
+    def calibrated(positives: np.ndarray) -> dict:
+        curve = detection_error_curve(positives, negatives, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=100)
+        observed = calibrate_threshold(curve, 0.5)
+        assert observed["threshold"] < 0.95 and observed["frr"] == 0.0
+        return _extrapolate_when_short(observed, curve, positives, negatives, 100)
+
+    confident = calibrated(np.full(20, 0.9999))
+    assert confident["method"] == "extrapolated"
+    assert 0.99 < confident["threshold"] < 0.999 and confident["frr"] == 0.0
+    assert confident["expected_fa_per_hour"] == pytest.approx(0.5, rel=0.01)
+
+    # Half the positives at 0.98: the tail's threshold would miss them, so it stops at 0.98.
+    hesitant = calibrated(np.array([0.9999] * 10 + [0.98] * 10))
+    assert hesitant["method"] == "extrapolated, capped by FRR"
+    assert hesitant["threshold"] == pytest.approx(0.98) and hesitant["frr"] == 0.0
+    assert hesitant["expected_fa_per_hour"] > 0.5

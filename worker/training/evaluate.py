@@ -10,7 +10,11 @@ from worker.training.streaming import (
     calibrate_threshold,
     clip_max_scores,
     detection_error_curve,
+    expected_fa_per_hour,
+    false_accepts_per_hour,
+    false_reject_rate,
     stream_scores,
+    tail_threshold,
 )
 
 # Scoring thousands of windows as one batch can take gigabytes; chunks keep memory flat.
@@ -48,6 +52,8 @@ def binary_metrics(logits: np.ndarray, labels: np.ndarray, prefix: str) -> dict[
 HOP_S = 0.1
 REFRACTORY_S = 1.0
 HISTOGRAM_BINS = 20
+FRR_SLACK = 0.05
+"""How much more validation FRR the tail's estimate may cost over the observed calibration's."""
 
 
 def probability_scorer(model: WakeWordModel, device: torch.device):
@@ -68,8 +74,12 @@ def streaming_evaluation(
     *,
     window: int,
     target_fa_per_hour: float,
+    extrapolate: bool = True,
 ) -> dict:
-    """FRR on positive clips and FA/h over all negative audio streamed end to end, the curve and the threshold."""
+    """FRR on positive clips and FA/h over all negative audio streamed end to end, the curve and the threshold.
+
+    With `extrapolate`, a threshold the negatives are too short to check is raised toward their tail's estimate.
+    """
     score = probability_scorer(model, device)
     hop = round(HOP_S * 16_000)
     positive_scores = clip_max_scores(score, positives, window=window, hop=hop) if positives else np.zeros(0)
@@ -81,7 +91,11 @@ def streaming_evaluation(
     curve = detection_error_curve(
         positive_scores, negative_scores, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=duration_s
     )
-    calibration = calibrate_threshold(curve, target_fa_per_hour, centre=True)
+    calibration = calibrate_threshold(curve, target_fa_per_hour)
+    if extrapolate:
+        calibration = _extrapolate_when_short(calibration, curve, positive_scores, negative_scores, duration_s)
+    else:
+        calibration = {**calibration, "method": "observed"}
     threshold = calibration["threshold"]
     labels = np.concatenate([np.ones(positive_scores.size), np.zeros(negative_scores.size)])
     scores = np.concatenate([positive_scores, negative_scores])
@@ -101,6 +115,39 @@ def streaming_evaluation(
         "precision": true_positive / max(1.0, float(predicted.sum())),
         "recall": true_positive / positive_scores.size,
         "roc_auc": roc_auc(scores, labels),
+    }
+
+
+def _extrapolate_when_short(
+    calibration: dict, curve: list, positive_scores: np.ndarray, negative_scores: np.ndarray, duration_s: float
+) -> dict:
+    """Raise the threshold toward the score tail's estimate when the negatives are too short to show the target.
+
+    The rise stops where the validation FRR would grow by more than FRR_SLACK: on a small, barely trained set the
+    tail's estimate can ask for a threshold that rejects most positives, and a user is better served by a model
+    that wakes, with the expected false accepts per hour stated, than by one that never does.
+    """
+    target = calibration["target_fa_per_hour"]
+    observable = duration_s * target / 3600.0 >= 1.0  # at least one false accept expected at the target rate
+    estimate = None if observable else tail_threshold(negative_scores, target, hop_s=HOP_S)
+    if estimate is None or estimate["threshold"] <= calibration["threshold"]:
+        return {**calibration, "method": "observed"}
+    allowed = calibration["frr"] + FRR_SLACK
+    cap = max(
+        (p["threshold"] for p in curve if calibration["threshold"] <= p["threshold"] and p["frr"] <= allowed),
+        default=calibration["threshold"],
+    )
+    threshold = min(estimate["threshold"], cap)
+    return {
+        **calibration,
+        "threshold": threshold,
+        "frr": false_reject_rate(positive_scores, threshold),
+        "fa_per_hour": false_accepts_per_hour(
+            negative_scores, threshold, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=duration_s
+        ),
+        "method": "extrapolated" if threshold == estimate["threshold"] else "extrapolated, capped by FRR",
+        "expected_fa_per_hour": expected_fa_per_hour(estimate, threshold, negative_scores.size, hop_s=HOP_S),
+        "tail": estimate,
     }
 
 

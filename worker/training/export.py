@@ -115,7 +115,9 @@ def _quantize(export_dir: Path, windows: np.ndarray) -> dict[str, float]:
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(str(export_dir / ONNX), str(export_dir / ONNX_INT8), weight_type=QuantType.QInt8)
+        # Unsigned weights: onnxruntime's CPU kernels for u8 x u8 ran the small model 1.8x faster than u8 x s8 on
+        # x86 (0.57 vs 1.04 ms a window, bench/train.py), with the same size and agreement.
+        quantize_dynamic(str(export_dir / ONNX), str(export_dir / ONNX_INT8), weight_type=QuantType.QUInt8)
     finally:
         root.setLevel(level)
     audio = np.ascontiguousarray(windows, dtype=np.float32)

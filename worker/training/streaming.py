@@ -15,6 +15,10 @@ SAMPLE_RATE = 16_000
 # Thresholds of the default grid (0, 0.005, …, 1) and the most distinct scores added to it for an exact curve.
 GRID_POINTS = 201
 MAX_EXACT_SCORES = 2_000
+# The tail fit of tail_threshold: its share of the negative windows, and the fewest windows it fits.
+TAIL_FRACTION = 0.1
+MIN_TAIL = 20
+MIN_TAIL_WINDOWS = 200
 
 ScoreWindows = Callable[[np.ndarray], np.ndarray]
 """Scores a float32 batch of windows [n, window] as n probabilities."""
@@ -172,43 +176,74 @@ def detection_error_curve(
     ]
 
 
-def calibrate_threshold(
-    curve: Sequence[CurvePoint], target_fa_per_hour: float = 0.5, *, centre: bool = False
-) -> Calibration:
-    """The lowest threshold with FA/h ≤ target (the best FRR there); the highest, `met_target` False, if none.
-
-    With `centre`, the threshold moves to the middle (in logit space) of the range that keeps that FRR: the
-    validation figures stay the same, and the margin to the nearest negative and to the nearest positive is shared
-    instead of all of it going to the positives. On a few minutes of validation audio the lowest such threshold sits
-    just above the loudest negative seen, which new audio easily tops.
-    """
+def calibrate_threshold(curve: Sequence[CurvePoint], target_fa_per_hour: float = 0.5) -> Calibration:
+    """The lowest threshold with FA/h ≤ target (the best FRR there); the highest, `met_target` False, if none."""
     if not curve:
         raise ValueError("the curve has no points")
     points = sorted(curve, key=lambda point: point["threshold"])
     meeting = [point for point in points if point["fa_per_hour"] <= target_fa_per_hour]
     chosen = meeting[0] if meeting else points[-1]
-    threshold, fa_per_hour = chosen["threshold"], chosen["fa_per_hour"]
-    if centre and meeting:
-        same = [point for point in meeting if point["frr"] == chosen["frr"]]
-        middle = _sigmoid((_logit(same[0]["threshold"]) + _logit(same[-1]["threshold"])) / 2)
-        threshold = min(max(middle, same[0]["threshold"]), same[-1]["threshold"])
-        fa_per_hour = next(p["fa_per_hour"] for p in reversed(same) if p["threshold"] <= threshold)
     return Calibration(
-        threshold=threshold,
+        threshold=chosen["threshold"],
         frr=chosen["frr"],
-        fa_per_hour=fa_per_hour,
+        fa_per_hour=chosen["fa_per_hour"],
         target_fa_per_hour=float(target_fa_per_hour),
         met_target=bool(meeting),
     )
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-7), 1 - 1e-7)
-    return math.log(p / (1 - p))
+class TailEstimate(TypedDict):
+    """A threshold for a false-accept rate that the negative audio is too short to show, from its score tail."""
+
+    threshold: float
+    tail_windows: int
+    tail_start_logit: float
+    tail_scale_logit: float
 
 
-def _sigmoid(x: float) -> float:
-    return 1 / (1 + math.exp(-x))
+def tail_threshold(
+    negative_stream_scores: np.ndarray,
+    target_fa_per_hour: float,
+    *,
+    hop_s: float,
+    tail_fraction: float = TAIL_FRACTION,
+    min_windows: int = MIN_TAIL_WINDOWS,
+) -> TailEstimate | None:
+    """The threshold whose chance of being reached by a negative window is target / (windows per hour).
+
+    Half an hour of negatives shows nothing about 0.5 false accepts an hour: zero false accepts over a few minutes
+    of validation audio says only that the threshold is above the loudest window heard. The top `tail_fraction` of
+    the negative windows' logits is fitted with an exponential tail (the maximum-likelihood scale is the mean excess
+    over the tail's start), which is extrapolated to the rate the target asks for. Counting windows, not
+    detections, errs high: one false accept usually lifts several neighbouring windows. None with fewer than
+    `min_windows` windows.
+    """
+    scores = np.asarray(negative_stream_scores, dtype=np.float64).ravel()
+    if scores.size < min_windows:
+        return None
+    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
+    logits = np.sort(np.log(clipped / (1 - clipped)))
+    k = max(MIN_TAIL, math.ceil(tail_fraction * logits.size))
+    tail = logits[-k:]
+    start = float(tail[0])
+    scale = max(float(np.mean(tail - start)), 1e-3)
+    per_window = target_fa_per_hour * hop_s / 3600.0
+    logit = start + scale * math.log((k / logits.size) / per_window)
+    return TailEstimate(
+        threshold=1.0 / (1.0 + math.exp(-logit)),
+        tail_windows=k,
+        tail_start_logit=start,
+        tail_scale_logit=scale,
+    )
+
+
+def expected_fa_per_hour(estimate: TailEstimate, threshold: float, windows: int, *, hop_s: float) -> float:
+    """What the fitted tail predicts a threshold gives, in negative windows reaching it per hour."""
+    clipped = min(max(threshold, 1e-7), 1 - 1e-7)
+    logit = math.log(clipped / (1 - clipped))
+    share = estimate["tail_windows"] / windows
+    excess = max(0.0, logit - estimate["tail_start_logit"])
+    return share * math.exp(-excess / estimate["tail_scale_logit"]) * 3600.0 / hop_s
 
 
 def _score_in_chunks(score_windows: ScoreWindows, windows: np.ndarray, chunk: int) -> np.ndarray:
