@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -111,6 +112,15 @@ def train(
     val_negatives = [audio[i] for i in val_idx if labels[i] == 0]
 
     model = WakeWordModel(config.preset).to(torch_device)
+    evaluate_streaming = functools.partial(
+        streaming_evaluation,
+        model,
+        torch_device,
+        val_positives,
+        val_negatives,
+        window=window,
+        target_fa_per_hour=config.target_fa_per_hour,
+    )
     parameters = parameter_count(model)
     hooks.log(f"model preset {config.preset}: {parameters} parameters, on {torch_device}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
@@ -176,23 +186,8 @@ def train(
             epoch_loss = float(np.mean(losses))
             val_metrics = binary_metrics(score_logits(model, val_windows, torch_device), labels[val_idx], "val")
             # Epochs compete on what the validation audio shows; the tail's extrapolation is for the final threshold.
-            evaluation = streaming_evaluation(
-                model,
-                torch_device,
-                val_positives,
-                val_negatives,
-                window=window,
-                target_fa_per_hour=config.target_fa_per_hour,
-                extrapolate=False,
-            )
-            calibration = evaluation.get("calibration")
-            if calibration:
-                val_metrics.update(
-                    val_frr=calibration["frr"],
-                    val_fa_per_hour=calibration["fa_per_hour"],
-                    val_threshold=calibration["threshold"],
-                    val_roc_auc=evaluation["roc_auc"],
-                )
+            evaluation = evaluate_streaming(extrapolate=False)
+            val_metrics.update(streaming_metrics(evaluation))
             # The epoch kept is the one with the fewest misses at the target false-accept rate, which is how the
             # model will be used; validation loss breaks ties (and decides alone when nothing could be calibrated).
             # Only the second half of the run competes: on a small validation side one loud near-miss can make an
@@ -236,14 +231,7 @@ def train(
         hooks.log(f"keeping the weights of epoch {best_epoch} (the best validation FRR at the target FA/h)")
     data_share = data_wait_s / step_time if step_time > 0 else 0.0
     hooks.log(f"{step} steps in {step_time:.1f} s; {100 * data_share:.0f}% of it waiting for batches")
-    evaluation = streaming_evaluation(
-        model,
-        torch_device,
-        val_positives,
-        val_negatives,
-        window=window,
-        target_fa_per_hour=config.target_fa_per_hour,
-    )
+    evaluation = evaluate_streaming(extrapolate=True)
     train_windows = stack_windows(audio, train_idx, window)
     train_metrics = binary_metrics(score_logits(model, train_windows, torch_device), labels[train_idx], "train")
     best_val = binary_metrics(score_logits(model, val_windows, torch_device), labels[val_idx], "val")
@@ -284,13 +272,10 @@ def train(
     }
     if calibration:
         metrics.update(
+            streaming_metrics(evaluation),
             threshold=calibration["threshold"],
-            val_frr=calibration["frr"],
-            val_fa_per_hour=calibration["fa_per_hour"],
-            val_threshold=calibration["threshold"],
             val_precision=evaluation["precision"],
             val_recall=evaluation["recall"],
-            val_roc_auc=evaluation["roc_auc"],
         )
     report = {
         "metrics": metrics,
@@ -305,6 +290,19 @@ def train(
     plots = write_plots(export_dir, report, hooks)
     (export_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     return TrainingResult(metrics=metrics, files=[*files, *plots, "metrics.json"])
+
+
+def streaming_metrics(evaluation: dict) -> dict[str, float]:
+    """The validation FRR, FA/h and threshold at the calibration, and the ROC AUC; none without a calibration."""
+    calibration = evaluation.get("calibration")
+    if not calibration:
+        return {}
+    return {
+        "val_frr": calibration["frr"],
+        "val_fa_per_hour": calibration["fa_per_hour"],
+        "val_threshold": calibration["threshold"],
+        "val_roc_auc": evaluation["roc_auc"],
+    }
 
 
 def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, hard_negative_weight: float) -> torch.Tensor:
