@@ -249,6 +249,23 @@ def test_the_int8_model_is_exported_and_close_to_fp32(trained: tuple) -> None:
     assert (export_dir / "model.int8.onnx").stat().st_size == result.metrics["onnx_int8_bytes"]
     assert result.metrics["int8_max_abs_diff"] < 0.05
     assert result.metrics["int8_agreement_at_0_5"] >= 0.9
+    # The network is quantized (QDQ pairs around its convolutions); the log-mel front end stays fp32.
+    import onnx
+
+    nodes = onnx.load(str(export_dir / "model.int8.onnx")).graph.node
+    producer = {output: node.op_type for node in nodes for output in node.output}
+
+    def dequantized_inputs(prefix: str) -> list[str]:
+        return [
+            node.name
+            for node in nodes
+            if node.name.startswith(prefix)
+            and node.op_type in ("Conv", "MatMul")
+            and any(producer.get(name) == "DequantizeLinear" for name in node.input)
+        ]
+
+    assert dequantized_inputs("/net/"), "the network's convolutions run on int8 values"
+    assert dequantized_inputs("/features/") == [], "the log-mel front end stays fp32"
 
 
 def test_exported_plots_are_png_images(trained: tuple) -> None:
