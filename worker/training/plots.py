@@ -77,7 +77,12 @@ def _detection_error_curve(plt: Any, report: dict[str, Any]) -> Any:
             "o",
             color="crimson",
             label=f"threshold {calibration['threshold']:.3f}: FRR {calibration['frr']:.3f}, "
-            f"{calibration['fa_per_hour']:.2f} FA/h",
+            f"{calibration['fa_per_hour']:.2f} FA/h"
+            + (
+                f" (score tail predicts {calibration['expected_fa_per_hour']:.2f})"
+                if "expected_fa_per_hour" in calibration
+                else ""
+            ),
         )
         axes.axvline(calibration["target_fa_per_hour"], color="grey", linestyle="--", label="target FA/h")
         axes.legend(fontsize=8)
