@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import json
 import shutil
 import sys
 import tempfile
@@ -266,8 +267,6 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     torch.set_num_threads(args.threads)
-    import json
-
     config: TrainingConfig = resolve_config(args.preset, {"seed": args.seed, **json.loads(args.overrides)})
     print(f"held-out accents: {', '.join(HELD_OUT_VOICES)}; config {config}")
     with tempfile.TemporaryDirectory(prefix="wake-training-bench-heldout-") as tmp:

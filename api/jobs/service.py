@@ -18,7 +18,7 @@ from api.jobs import schemas
 from api.jobs.dispatch import Dispatcher
 from api.validation import check_page
 from shared.db.base import utcnow
-from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Event, Job
+from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Dataset, Event, Job
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.training_config import ConfigError, config_to_dict, resolve_config
@@ -73,18 +73,7 @@ class JobService:
                 min_negative_clips=need_neg,
             )
         config_dict = config_to_dict(config)
-        job = Job(
-            id=uuid.uuid4(),
-            dataset_id=dataset.id,
-            dataset_name=dataset.name,
-            kind="train",
-            status="queued",
-            preset=config.preset,
-            config=config_dict,
-            clips=snapshot,
-            snapshot_sha256=hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest(),
-            attempts=1,
-        )
+        job = _new_job(dataset, "train", config=config_dict, clips=snapshot, preset=config.preset, fingerprint=snapshot)
         await self._queue(job, {"config": config_dict, "clip_count": len(snapshot)})
         return self.to_schema(job)
 
@@ -103,17 +92,7 @@ class JobService:
             "seed": request.seed,
             "voices": request.voices,
         }
-        job = Job(
-            id=uuid.uuid4(),
-            dataset_id=dataset.id,
-            dataset_name=dataset.name,
-            kind="synthesize",
-            status="queued",
-            config=config,
-            clips=[],
-            snapshot_sha256=hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
-            attempts=1,
-        )
+        job = _new_job(dataset, "synthesize", config=config, clips=[], fingerprint=config)
         await self._queue(job, {"config": config})
         return self.to_schema(job)
 
@@ -336,3 +315,21 @@ class JobService:
             events_url=f"{base}/events",
             logs_url=f"{base}/logs",
         )
+
+
+def _new_job(
+    dataset: Dataset, kind: str, *, config: dict, clips: list[dict], fingerprint: object, preset: str | None = None
+) -> Job:
+    """A queued first attempt; its snapshot hash is of `fingerprint` (the clips it trains on, or what it makes)."""
+    return Job(
+        id=uuid.uuid4(),
+        dataset_id=dataset.id,
+        dataset_name=dataset.name,
+        kind=kind,
+        status="queued",
+        preset=preset,
+        config=config,
+        clips=clips,
+        snapshot_sha256=hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest(),
+        attempts=1,
+    )
