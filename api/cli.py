@@ -123,12 +123,21 @@ def detect(model: str, audio: str | None, threshold: float | None, refractory: f
 @main.command()
 @click.argument("phrase")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write clips into.")
-@click.option("--language", default="en", show_default=True, help="espeak-ng language code (en, de, fr, ...).")
+@click.option("--language", default="en", show_default=True, help="Language code (en, de, fr, ...).")
 @click.option("--positives", default=50, show_default=True, type=click.IntRange(min=0), help="Clips of the phrase.")
 @click.option("--negatives", default=100, show_default=True, type=click.IntRange(min=0), help="Near misses and speech.")
 @click.option("--noise", default=10, show_default=True, type=click.IntRange(min=0), help="Coloured-noise clips.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The same seed gives the same clips.")
-@click.option("--voice", "voices", multiple=True, help="Only this espeak-ng voice (accent); repeat for several.")
+@click.option(
+    "--voice", "voices", multiple=True, help="Only this voice (en-us, or pico:en-GB for Pico); repeat for several."
+)
+@click.option(
+    "--engine",
+    "engines",
+    multiple=True,
+    type=click.Choice(["espeak", "pico"]),
+    help="Only this engine; repeat for several (default: both where Pico speaks the language).",
+)
 def synth(
     phrase: str,
     out_dir: str,
@@ -138,13 +147,14 @@ def synth(
     noise: int,
     seed: int,
     voices: tuple[str, ...],
+    engines: tuple[str, ...],
 ) -> None:
-    """Synthesize PHRASE and its near misses with espeak-ng into OUT/{positive,negative,noise}/NNNN.wav."""
+    """Synthesize PHRASE and its near misses with espeak-ng and Pico into OUT/{positive,negative,noise}/NNNN.wav."""
     import json
     import time
     from pathlib import Path
 
-    from worker.synth import synthesize_set, to_wav_bytes
+    from worker.synthesis import synthesize_set, to_wav_bytes
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
@@ -160,6 +170,7 @@ def synth(
             noise=noise,
             seed=seed,
             voices=list(voices) or None,
+            engines=list(engines) or None,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

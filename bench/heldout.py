@@ -1,334 +1,265 @@
-"""Held-out voices benchmark: FRR at the calibrated threshold on voices training never heard, FA/h on an hour of audio.
+"""Held-out accuracy: train "hey jarvis" the way a new user would, then score it on the dev benchmark.
 
-Trains with the product's default config on espeak-ng clips spoken in some English accents, then measures what a
-user would see with the exported ONNX model and its calibrated threshold (worker.detect, onnxruntime only):
-- FRR: the phrase spoken in the held-out accents (every variant, rate and pitch drawn at random), each utterance
-  placed in a few seconds of quiet room noise and streamed at the deployed hop;
-- FA/h: an hour of other synthesized speech (sentences built from templates, none in the training set) in the
-  held-out accents, interleaved with coloured-noise stretches; and, separately, a stream of near-miss phrases.
+The dev benchmark (../shared/devbench, built into $WT_DEVBENCH) has positives from 7 voices of 3 engines that
+training never uses (hibari, RHVoice, MBROLA), with reverb and background, and 1.6 h of negative streams: near
+misses ("hey travis"), sentences, recordings of people, music and noise. Never train on any of it.
+
+Without --model: starts the product embedded in this process (SQLite, in-process worker), synthesizes a dataset
+with `POST /datasets/{name}/synthesize` (product defaults but --count) and trains it with `POST /train` (product
+defaults unless --overrides). Then scores the exported model.onnx at the threshold in its metrics.json with the
+benchmark's score.py, and prints the figures next to two pretrained detectors' and the accuracy targets.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import itertools
 import json
+import logging
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import harness
-import numpy as np
-import torch
 
-from shared.audio import normalize_clip
-from shared.settings import Settings
-from shared.training_config import TrainingConfig, resolve_config
-from worker.detect import WakeWordDetector
-from worker.synth import EspeakSynthesizer, coloured_noise, near_misses, synthesize_set, to_wav_bytes
-from worker.training.streaming import count_detections
-from worker.training.trainer import TrainingClip, train
+REPO = Path(__file__).resolve().parents[1]
+PHRASE = "hey jarvis"
+DATASET = "hey-jarvis"
+SYNTH_TIMEOUT_S = 1800.0
+TRAIN_TIMEOUT_S = 1800.0
+FINISHED = {"succeeded", "failed", "cancelled"}
 
-SAMPLE_RATE = 16_000
-HELD_OUT_VOICES = ("en-gb-scotland", "en-us-nyc")
-"""Accents never used for the training set; everything the benchmark scores is spoken in them."""
-CONTEXT_S = (1.0, 1.5)
-"""Quiet audio before and after each test utterance, as a live microphone would hear around it."""
-NOISE_SHARE = 0.2
-"""Of the hour of background audio, the share that is coloured noise rather than speech."""
-
-_SUBJECTS = (
-    "my sister",
-    "the neighbour",
-    "our teacher",
-    "the old man",
-    "a friend of mine",
-    "the driver",
-    "my uncle",
-    "the new manager",
-    "her cousin",
-    "the children",
-    "the doctor",
-    "everyone at work",
-    "the baker",
-    "his wife",
-)
-_VERBS = (
-    "forgot",
-    "painted",
-    "borrowed",
-    "carried",
-    "found",
-    "cleaned",
-    "sold",
-    "ordered",
-    "fixed",
-    "described",
-    "wanted",
-    "opened",
-    "lost",
-    "planted",
-)
-_OBJECTS = (
-    "the blue umbrella",
-    "a box of apples",
-    "the kitchen table",
-    "three old letters",
-    "the garden gate",
-    "a bag of flour",
-    "the bicycle",
-    "some warm bread",
-    "the front window",
-    "a pair of boots",
-    "the map",
-    "a yellow kite",
-    "the radio",
-    "two tickets",
-)
-_ENDINGS = (
-    "last week",
-    "this morning",
-    "before dinner",
-    "after the meeting",
-    "on Sunday",
-    "in the rain",
-    "without asking",
-    "near the station",
-    "at the market",
-    "for the party",
-    "yesterday",
-    "again",
-)
+# The pretrained "hey jarvis" detectors of pymicro-wakeword 2.5.0 and pyopen-wakeword 1.1.0, at each library's
+# default threshold, from ../shared/devbench/README.md "Reference scores" (build 6e41587bbc5c, full set). Reference
+# points only: neither is part of the product, and openWakeWord's model is CC BY-NC-SA.
+PEERS: dict[str, dict[str, Any]] = {
+    "microWakeWord": {
+        "build_hash": "6e41587bbc5c",
+        "training_s": None,
+        "threshold": 0.97,
+        "recall": 0.365,
+        "fa_per_hour_natural": 0.0,
+        "fa_per_hour": 34.74,
+        "r05_natural": (0.490, 0.43),
+        "r05_all": (0.0, 0.997),
+        "r10_natural": (0.521, None),
+        "cpu_s_per_s": 0.0025,
+    },
+    "openWakeWord": {
+        "build_hash": "6e41587bbc5c",
+        "training_s": None,
+        "threshold": 0.5,
+        "recall": 0.385,
+        "fa_per_hour_natural": 1.71,
+        "fa_per_hour": 90.32,
+        "r05_natural": (0.354, 0.868),
+        "r05_all": (0.0, 0.9996),
+        "r10_natural": (0.385, None),
+        "cpu_s_per_s": 0.047,
+    },
+}
 
 
-def background_sentences(rng: np.random.Generator, count: int) -> list[str]:
-    """Distinct everyday sentences from templates: none is in the synthesizer's training sentences."""
-    combos = list(itertools.product(_SUBJECTS, _VERBS, _OBJECTS, _ENDINGS))
-    picked = rng.choice(len(combos), size=min(count, len(combos)), replace=False)
-    return [" ".join(combos[i]) for i in picked]
-
-
-def speak_random(
-    synth: EspeakSynthesizer, text: str, rng: np.random.Generator, variants: list[str | None]
-) -> np.ndarray:
-    """The text in a random held-out accent, variant, rate and pitch."""
-    voice = HELD_OUT_VOICES[int(rng.integers(len(HELD_OUT_VOICES)))]
-    variant = variants[int(rng.integers(len(variants)))]
-    rate = int(rng.integers(120, 240))
-    pitch = int(rng.integers(15, 85))
-    return synth.speak(text, voice=voice, variant=variant, rate_wpm=rate, pitch=pitch)
-
-
-def room_noise(rng: np.random.Generator, samples: int) -> np.ndarray:
-    """Quiet pink-ish noise at -60 to -45 dBFS: a room with nobody talking."""
-    noise = coloured_noise(rng, samples / SAMPLE_RATE, "pink")[:samples]
-    noise = np.pad(noise, (0, samples - noise.size))
-    level = 10 ** (rng.uniform(-60, -45) / 20)
-    return (noise * level / max(float(np.sqrt(np.mean(noise**2))), 1e-12)).astype(np.float32)
-
-
-def training_clips(phrase: str, args: argparse.Namespace, folder: Path) -> list[TrainingClip]:
-    """The training set, in every English accent but the held-out ones, stored as the service would store it."""
-    synth = EspeakSynthesizer("en")
-    voices = [v for v in synth.voices() if v not in HELD_OUT_VOICES]
-    clips = synthesize_set(
-        phrase, positives=args.positives, negatives=args.negatives, noise=args.noise, seed=args.seed, voices=voices
-    )
-    limits = Settings.model_fields
-    out = []
-    for i, clip in enumerate(clips):
-        stored = normalize_clip(
-            to_wav_bytes(clip.audio),
-            min_seconds=limits["min_clip_seconds"].default,
-            max_seconds=limits["max_clip_seconds"].default,
+def ensure_devbench(root: Path, scripts: Path) -> None:
+    """Build the dev benchmark into `root` with build.sh unless its manifest and scoring venv are already there."""
+    if (root / "data" / "manifest.json").exists() and (root / "venv" / "bin" / "python").exists():
+        return
+    if not (scripts / "build.sh").exists():
+        raise SystemExit(
+            f"dev benchmark scripts not found in {scripts}: check out the shared folder beside the repo "
+            "or pass --devbench-scripts DIR"
         )
-        path = folder / f"{i:05d}.wav"
-        path.write_bytes(stored.wav_bytes)
-        out.append(TrainingClip(clip_id=str(i), path=path, label=clip.label, speaker=clip.speaker))
-    return out
+    print(f"building the dev benchmark into {root} (a few minutes; root the first time, it installs packages)")
+    built = subprocess.run(["bash", str(scripts / "build.sh")], env=dict(os.environ, WT_DEVBENCH=str(root)))
+    if built.returncode != 0:
+        raise SystemExit(f"build.sh failed ({built.returncode}); see its output above and {scripts / 'README.md'}")
 
 
-class QuietHooks:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def progress(self, **kwargs: object) -> None:
-        metrics = kwargs["metrics"]
-        assert isinstance(metrics, dict)
-        print(
-            f"  epoch {kwargs['epoch']}/{kwargs['epochs']}: loss {kwargs['loss']:.4f}, "
-            f"val_frr {metrics.get('val_frr', float('nan')):.3f}",
-            flush=True,
-        )
-
-    def log(self, message: str, level: str = "info") -> None:
-        self.lines.append(message)
-        if message.startswith(("threshold", "keeping", "early stop", "validation split")):
-            print(f"  {message}", flush=True)
-
-    def should_stop(self) -> bool:
-        return False
+def expect(response: Any, status: int) -> dict[str, Any]:
+    """The response's JSON body; exit with the API's own answer when its status is not `status`."""
+    if response.status_code != status:
+        raise SystemExit(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+    return response.json()
 
 
-def frr_on_held_out(detector: WakeWordDetector, phrase: str, count: int, rng: np.random.Generator) -> dict:
-    """Each held-out utterance in its own short stream; a miss is a stream with no detection at the phrase."""
-    synth = EspeakSynthesizer("en")
-    variants: list[str | None] = [None, *synth.variants()]
-    misses = early = 0
-    best_scores = []
-    for _ in range(count):
-        speech = speak_random(synth, phrase, rng, variants)
-        before, after = (round(rng.uniform(*CONTEXT_S) * SAMPLE_RATE) for _ in range(2))
-        stream = room_noise(rng, before + speech.size + after)
-        stream[before : before + speech.size] += speech
-        end_s = (before + speech.size) / SAMPLE_RATE
-        scores = detector.scores(stream)
-        best_scores.append(float(scores.max()))
-        found = [
-            detector.window_end_s(i, stream.size / SAMPLE_RATE)
-            for i in count_detections(scores, detector.threshold, hop_s=detector.hop_s, refractory_s=1.0)
-        ]
-        on_time = [t for t in found if abs(t - end_s) <= 0.5]
-        misses += not on_time
-        early += bool(found) and not on_time
-    return {"utterances": count, "misses": misses, "frr": misses / count, "off_time": early, "scores": best_scores}
+def wait(client: Any, job_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the job until it finishes, printing its progress now and then; raise if it fails or times out."""
+    deadline = time.monotonic() + timeout
+    last_print = 0.0
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in FINISHED:
+            if job["status"] != "succeeded":
+                raise SystemExit(f"{job['kind']} job {job_id} {job['status']}: {job['error']}")
+            return job
+        if time.monotonic() - last_print > 30:
+            p = job["progress"]
+            print(f"  {job['kind']}: {job['status']}, step {p.get('step', 0)} of {p.get('total_steps', '?')}")
+            last_print = time.monotonic()
+        time.sleep(1.0)
+    raise SystemExit(f"job {job_id} still not finished after {timeout:.0f} s")
 
 
-def background_hour(seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Speech in the held-out accents with coloured-noise stretches, `seconds` long; and the speech share."""
-    synth = EspeakSynthesizer("en")
-    variants: list[str | None] = [None, *synth.variants()]
-    target = round(seconds * SAMPLE_RATE)
-    parts: list[np.ndarray] = []
-    total = speech_samples = 0
-    sentences = iter(background_sentences(rng, 20_000))
-    while total < target:
-        if rng.random() < NOISE_SHARE / 2:
-            colour = ("white", "pink", "brown", "blue", "violet")[int(rng.integers(5))]
-            part = coloured_noise(rng, rng.uniform(5.0, 20.0), colour)
-        else:
-            part = speak_random(synth, next(sentences), rng, variants)
-            speech_samples += part.size
-            part = np.concatenate([part, room_noise(rng, round(rng.uniform(0.1, 0.8) * SAMPLE_RATE))])
-        parts.append(part)
-        total += part.size
-    return np.concatenate(parts)[:target], speech_samples / total
+def train_like_a_user(args: argparse.Namespace, data_dir: Path) -> tuple[Path, float]:
+    """Synthesize and train through the embedded product's API; the export folder and the training job's seconds."""
+    # Imported here so that --model runs need only the bench's own dependencies.
+    from litestar.testing import TestClient
 
+    import migrations
+    from api.app import create_app
+    from shared.settings import Settings
 
-def near_miss_stream(phrase: str, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Near-miss phrases (parts of the phrase, sound-alikes) one after another in the held-out accents."""
-    synth = EspeakSynthesizer("en")
-    variants: list[str | None] = [None, *synth.variants()]
-    texts = near_misses(phrase)
-    parts = []
-    for i in range(count):
-        parts.append(speak_random(synth, texts[i % len(texts)], rng, variants))
-        parts.append(room_noise(rng, round(rng.uniform(0.3, 1.0) * SAMPLE_RATE)))
-    return np.concatenate(parts)
-
-
-def train_and_report(args: argparse.Namespace, config: TrainingConfig, root: Path, export: Path) -> None:
-    """Synthesize the training set, train on it into `export` (copied to --save), and print what it took."""
-    (root / "clips").mkdir()
-    started = time.perf_counter()
-    clips = training_clips(args.phrase, args, root / "clips")
-    print(f"synthesized {len(clips)} training clips in {time.perf_counter() - started:.1f}s")
-    started = time.perf_counter()
-    result = train(clips, config, export, QuietHooks(), device="cpu", cache_dir=root / "cache")
+    settings = Settings(data_dir=data_dir, worker_threads=args.threads)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.resolved_database_url)
+    app = create_app(settings)
+    # Litestar's default logging config puts the root logger at INFO: a line per poll would bury the progress.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with TestClient(app=app) as client:
+        expect(client.post("/datasets", json={"name": DATASET, "wake_phrase": PHRASE}), 201)
+        started = time.monotonic()
+        queued = client.post(f"/datasets/{DATASET}/synthesize", json={"phrase": PHRASE, "count": args.count})
+        wait(client, expect(queued, 202)["id"], SYNTH_TIMEOUT_S)
+        counts = client.get(f"/datasets/{DATASET}").json()["clip_counts"]
+        print(f"synthesized {counts} in {time.monotonic() - started:.0f} s")
+        body: dict[str, Any] = {"dataset": DATASET}
+        if args.overrides is not None:
+            body["config_overrides"] = json.loads(args.overrides)
+        started = time.monotonic()
+        job = wait(client, expect(client.post("/train", json=body), 202)["id"], TRAIN_TIMEOUT_S)
+        elapsed = time.monotonic() - started
+    if job["started_at"] and job["finished_at"]:
+        elapsed = (
+            datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])
+        ).total_seconds()
+    export = data_dir / "jobs" / job["id"] / "export"
     if args.save:
         shutil.copytree(export, args.save, dirs_exist_ok=True)
-    m = result.metrics
+        print(f"export copied to {args.save}")
+    return export, elapsed
+
+
+def score(model: Path, root: Path, scripts: Path, quick: bool) -> dict[str, Any]:
+    """score.py's JSON for the model, run with the benchmark's own venv; the threshold comes from its metrics.json."""
+    with tempfile.TemporaryDirectory(prefix="wake-training-bench-heldout-score-") as tmp:
+        out = Path(tmp) / "score.json"
+        command = [str(root / "venv" / "bin" / "python"), str(scripts / "score.py"), "--onnx", str(model)]
+        command += ["--data", str(root / "data"), "--json", str(out), *(["--quick"] if quick else [])]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"score.py failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
+def pct(value: float | None) -> str:
+    """A share as a percentage, or a dash."""
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def at(point: tuple[float, float | None]) -> str:
+    """A recall and the threshold it was reached at."""
+    recall, threshold = point
+    return pct(recall) + ("" if threshold is None else f" @ {threshold:.4g}")
+
+
+def summary(s: dict[str, Any], training_s: float | None) -> dict[str, Any]:
+    """The figures the report and the targets use, in the peers' shape."""
+    r = s["r_at_fa_per_hour"]
+    pick = {
+        k: (r[w][t]["recall"], r[w][t]["threshold"])
+        for k, w, t in [("r05_natural", "natural", "0.5"), ("r05_all", "all", "0.5"), ("r10_natural", "natural", "1.0")]
+    }
+    same = {k: s[k] for k in ("build_hash", "quick", "threshold", "recall", "fa_per_hour_natural", "fa_per_hour")}
+    return {**same, "training_s": training_s, **pick, "cpu_s_per_s": s["cpu"]["stream_cpu_s_per_s_at_hop"]}
+
+
+def targets(m: dict[str, Any]) -> dict[str, bool]:
+    """The accuracy targets, each met or not."""
+    return {
+        "R@FA/h<=0.5, natural negatives >= 80%": m["r05_natural"][0] >= 0.80,
+        "R@FA/h<=0.5, all negatives (near misses included) >= 50%": m["r05_all"][0] >= 0.50,
+        "recall >= 75% at the product threshold with natural FA/h <= 1.0": m["recall"] >= 0.75
+        and m["fa_per_hour_natural"] <= 1.0,
+    }
+
+
+def report(m: dict[str, Any], s: dict[str, Any]) -> None:
+    """Print the figures next to the peers', then recall by voice, FA/h by category and the targets."""
+    lines: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("dev benchmark build", "build_hash", lambda v: v[:12]),
+        ("training time (s)", "training_s", lambda v: "-" if v is None else f"{v:.0f}"),
+        ("threshold (product's; peers: library default)", "threshold", "{:.4g}".format),
+        ("recall at threshold", "recall", pct),
+        ("FA/h at threshold, natural negatives", "fa_per_hour_natural", "{:.2f}".format),
+        ("FA/h at threshold, all negatives (near misses too)", "fa_per_hour", "{:.2f}".format),
+        ("R@FA/h<=0.5, natural (threshold)", "r05_natural", at),
+        ("R@FA/h<=0.5, all (threshold)", "r05_all", at),
+        ("R@FA/h<=1.0, natural (threshold)", "r10_natural", at),
+        ("CPU-s per second of audio (streaming)", "cpu_s_per_s", "{:.4f}".format),
+    ]
+    rows = [[label, show(m[key]), *(show(p[key]) for p in PEERS.values())] for label, key, show in lines]
+    quick = "  QUICK subset: one false accept is 7.5 FA/h, do not compare" if m["quick"] else ""
     print(
-        f"trained in {time.perf_counter() - started:.1f}s ({int(m['steps'])} steps, best epoch "
-        f"{int(m['best_epoch'])} of {int(m['epochs_run'])}); validation: FRR {m.get('val_frr', float('nan')):.3f} "
-        f"at {m.get('val_fa_per_hour', float('nan')):.2f} FA/h, threshold {m.get('threshold', float('nan')):.3f}"
+        f"\ndev benchmark: {s['n_test_positives']} positives, "
+        f"{s['negative_hours']:.2f} h of negatives ({s['negative_hours_natural']:.2f} h natural){quick}"
     )
+    harness.print_table(["measure", "this model", *(f"{n} (reference)" for n in PEERS)], rows, text_columns=1)
+    voices = [[v, str(r["n"]), pct(r["recall_at_threshold"])] for v, r in s["recall_by_voice"].items()]
+    harness.print_table(["voice", "clips", "recall at threshold"], voices, text_columns=1)
+    cats = s["fa_per_hour_by_category"]
+    rows = [[c, f"{r['hours']:.2f}", str(r["false_accepts"]), f"{r['fa_per_hour']:.2f}"] for c, r in cats.items()]
+    harness.print_table(["negatives", "hours", "false accepts", "FA/h at threshold"], rows, text_columns=1)
+    print("\ntargets:")
+    for name, met in targets(m).items():
+        print(f"  {'met    ' if met else 'not met'}  {name}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--phrase", default="hey jarvis")
-    parser.add_argument("--positives", type=harness.positive_int, default=400)
-    parser.add_argument("--negatives", type=harness.positive_int, default=800)
-    parser.add_argument("--noise", type=harness.positive_int, default=80)
-    parser.add_argument("--test-utterances", type=harness.positive_int, default=300)
-    parser.add_argument("--background-s", type=float, default=3600.0, help="seconds of background audio (an hour)")
-    parser.add_argument("--near-misses", type=harness.positive_int, default=600)
-    parser.add_argument("--preset", default="small")
-    parser.add_argument("--overrides", default="{}", help="JSON config overrides for the training run")
-    parser.add_argument("--threads", type=harness.positive_int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", type=Path, help="score this export folder (model.onnx, metrics.json); no training")
+    parser.add_argument("--count", type=harness.positive_int, default=400, help="positives to synthesize")
+    parser.add_argument("--overrides", help="JSON config_overrides for POST /train (default: none, product defaults)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="the worker's torch threads (default 0: the product's, cores - 1)"
+    )
     parser.add_argument("--save", type=Path, help="copy the trained model's export folder here")
-    parser.add_argument("--model", type=Path, help="score this export folder instead of training a model")
+    parser.add_argument("--quick", action="store_true", help="score.py --quick: a smoke test, not a comparison")
+    parser.add_argument("--json", type=Path, help="write every figure, with score.py's whole JSON, here")
+    parser.add_argument(
+        "--devbench-scripts", type=Path, default=REPO.parent / "shared" / "devbench", help="build.sh and score.py"
+    )
     args = parser.parse_args(argv)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
-    torch.set_num_threads(args.threads)
-    config: TrainingConfig = resolve_config(args.preset, {"seed": args.seed, **json.loads(args.overrides)})
-    print(f"held-out accents: {', '.join(HELD_OUT_VOICES)}; config {config}")
+    if args.model and not (args.model / "model.onnx").exists():
+        raise SystemExit(f"{args.model / 'model.onnx'} not found: --model takes an export folder")
+    root = Path(os.environ.get("WT_DEVBENCH", "/tmp/wt-devbench"))
+    ensure_devbench(root, args.devbench_scripts)
+    if not (args.devbench_scripts / "score.py").exists():
+        raise SystemExit(f"score.py not found in {args.devbench_scripts}: pass --devbench-scripts DIR")
+
     with tempfile.TemporaryDirectory(prefix="wake-training-bench-heldout-") as tmp:
-        root = Path(tmp)
         if args.model:
-            export = args.model
-            print(f"scoring the model in {export} (no training)")
+            model, training_s = args.model / "model.onnx", None
         else:
-            export = root / "export"
-            train_and_report(args, config, root, export)
+            export, training_s = train_like_a_user(args, Path(tmp) / "volume")
+            model = export / "model.onnx"
+        print(f"scoring {model} on the dev benchmark{' (quick)' if args.quick else ''}")
+        scores = score(model, root, args.devbench_scripts, args.quick)
 
-        detector = WakeWordDetector(export / "model.onnx", threads=1)
-        rng = np.random.default_rng(args.seed + 1)
-        started = time.perf_counter()
-        frr = frr_on_held_out(detector, args.phrase, args.test_utterances, rng)
-        print(f"held-out positives scored in {time.perf_counter() - started:.1f}s")
-
-        started = time.perf_counter()
-        hour, speech_share = background_hour(args.background_s, rng)
-        synth_s = time.perf_counter() - started
-        started = time.perf_counter()
-        scores = detector.scores(hour)
-        score_s = time.perf_counter() - started
-        duration_s = hour.size / SAMPLE_RATE
-        false_accepts = len(count_detections(scores, detector.threshold, hop_s=detector.hop_s, refractory_s=1.0))
-        print(
-            f"background: {duration_s:.0f}s ({100 * speech_share:.0f}% speech) synthesized in {synth_s:.1f}s, "
-            f"scored in {score_s:.1f}s ({1000 * score_s / duration_s:.2f} ms per second of audio)"
-        )
-        misses_audio = near_miss_stream(args.phrase, args.near_misses, rng)
-        miss_scores = detector.scores(misses_audio)
-        miss_s = misses_audio.size / SAMPLE_RATE
-        miss_fa = len(count_detections(miss_scores, detector.threshold, hop_s=detector.hop_s, refractory_s=1.0))
-
-    rows = [
-        ["FRR, held-out accents", f"{frr['misses']} of {frr['utterances']}", f"{frr['frr']:.3f}"],
-        ["FA/h, speech + noise", f"{false_accepts} in {duration_s:.0f}s", f"{false_accepts * 3600 / duration_s:.2f}"],
-        ["FA/h, near-miss phrases only", f"{miss_fa} in {miss_s:.0f}s", f"{miss_fa * 3600 / miss_s:.1f}"],
-    ]
-    print(f"\nAt the calibrated threshold {detector.threshold:.3f} (target {config.target_fa_per_hour} FA/h):")
-    harness.print_table(("measure", "count", "value"), rows, text_columns=1)
-    print(
-        f"positives missed at the right time but detected elsewhere: {frr['off_time']}; median best score of the "
-        f"held-out positives {np.median(frr['scores']):.3f}"
-    )
-    # The same audio at other thresholds: what a user trading misses for quiet would get (FRR here counts an
-    # utterance as heard if its best window reaches the threshold, on time or not).
-    best = np.asarray(frr["scores"])
-    points = []
-    for threshold in sorted({round(detector.threshold, 3), 0.8, 0.9, 0.95, 0.98, 0.99, 0.995}):
-        accepts = len(count_detections(scores, threshold, hop_s=detector.hop_s, refractory_s=1.0))
-        near = len(count_detections(miss_scores, threshold, hop_s=detector.hop_s, refractory_s=1.0))
-        points.append(
-            [
-                f"{threshold:.3f}",
-                f"{np.mean(best < threshold):.3f}",
-                f"{accepts * 3600 / duration_s:.2f}",
-                f"{near * 3600 / miss_s:.1f}",
-            ]
-        )
-    print("\nOther thresholds on the same held-out audio:")
-    harness.print_table(("threshold", "FRR", "FA/h speech + noise", "FA/h near misses"), points, text_columns=0)
+    figures = summary(scores, training_s)
+    report(figures, scores)
+    if args.json:
+        out = {**figures, "targets": targets(figures), "threads": args.threads, "peers": PEERS, "score": scores}
+        args.json.write_text(json.dumps(out, indent=1))
+        print(f"\nwrote {args.json}")
     return 0
 
 

@@ -22,13 +22,14 @@ import torch
 from shared.audio import normalize_clip
 from shared.settings import Settings
 from shared.training_config import PRESETS, TrainingConfig
-from worker.synth import synthesize_set, to_wav_bytes
-from worker.training.augment import ReverbConfig, load_or_build_rir_bank, make_generator
+from worker.synthesis import synthesize_set, to_wav_bytes
 from worker.training.batches import BackgroundStream, BatchMaker
 from worker.training.data import BalancedSampler, label_value, load_audio, split_clips
+from worker.training.draws import make_generator
 from worker.training.export import ONNX, ONNX_INT8, export_model
 from worker.training.features import SAMPLE_RATE, LogMel
 from worker.training.model import WakeWordModel, parameter_count
+from worker.training.rooms import ReverbConfig, load_or_build_rir_bank
 from worker.training.trainer import TrainingClip, _augmenter, train, warmup_cosine, weighted_loss
 
 DEFAULTS = TrainingConfig()

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data/wake-training")
     """Root of the data volume: clips, trash, job artifacts and the embedded SQLite database."""
 
+    cache_dir: Path | None = None
+    """Where training keeps what it makes once and reuses (room responses, speech banks); unset: data dir's `cache/`."""
+
     database_url: str | None = None
     """SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`. Unset: SQLite `wake-training.db` in the data dir."""
 
@@ -85,6 +88,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        """The configured cache folder, or `cache/` under the data dir."""
+        return (self.cache_dir or self.data_dir / "cache").expanduser().resolve()
 
     @property
     def max_upload_bytes(self) -> int:

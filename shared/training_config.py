@@ -30,6 +30,12 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     """False accepts per hour of background audio the calibrated threshold aims at."""
     hard_negative_weight: Annotated[float, msgspec.Meta(ge=0, le=100)] = 2.0
     """A negative's loss weighs 1 + this x its predicted probability, so near-misses count more; 0 is plain BCE."""
+    ema_decay: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.995
+    """Weights are judged and exported as an exponential moving average of the trained ones, with this decay per
+    step; 0 uses the weights of the last step."""
+    background_speech_s: Annotated[float, msgspec.Meta(ge=0, le=14_400)] = 1800.0
+    """Seconds of synthesized background speech (many voices and languages) that negatives and babble are cut
+    from; 0 trains on the dataset's negatives alone."""
     patience: Annotated[int, msgspec.Meta(ge=0, le=500)] = 8
     """Stop after this many epochs without a better validation FRR at the target FA/h; 0 never stops early.
 

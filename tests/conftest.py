@@ -32,6 +32,19 @@ def service_missing(what: str, exc: BaseException) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_training_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One training cache for the session, as one machine's jobs share one: banks are made once, not per test."""
+    folder = tmp_path_factory.mktemp("training-cache")
+    previous = os.environ.get("WAKE_TRAINING_CACHE_DIR")
+    os.environ["WAKE_TRAINING_CACHE_DIR"] = str(folder)  # servers started as subprocesses inherit it
+    yield folder
+    if previous is None:
+        os.environ.pop("WAKE_TRAINING_CACHE_DIR", None)
+    else:
+        os.environ["WAKE_TRAINING_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The admin DSN of the real Postgres on 127.0.0.1, checked to answer."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from worker.training import augment
+from worker.training import augment, rooms
 from worker.training.augment import (
     AugmentConfig,
     Augmenter,
@@ -18,27 +18,21 @@ from worker.training.augment import (
     NoiseConfig,
     PitchConfig,
     PlacementConfig,
-    ReverbConfig,
-    SpecAugmentConfig,
     SpeedConfig,
     change_speed,
     colored_noise,
-    convolve_rir,
-    load_or_build_rir_bank,
-    make_generator,
     mix_at_snr,
     place_in_window,
     random_gain,
     random_noise,
     random_pitch,
-    random_reverb,
     random_speed,
-    rir_bank_path,
     shift_pitch,
-    spec_augment,
-    spec_augment_masks,
 )
 from worker.training.data import fit_window, stack_windows
+from worker.training.draws import make_generator
+from worker.training.rooms import ReverbConfig, convolve_rir, load_or_build_rir_bank, random_reverb, rir_bank_path
+from worker.training.spectral import SpecAugmentConfig, spec_augment, spec_augment_masks
 
 pytestmark = pytest.mark.unit
 
@@ -90,7 +84,7 @@ def tone(hz: float, samples: int = WINDOW) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def rir_bank() -> torch.Tensor:
-    return torch.from_numpy(augment.build_rir_bank(SMALL_REVERB))
+    return torch.from_numpy(rooms.build_rir_bank(SMALL_REVERB))
 
 
 @pytest.fixture(scope="module")
@@ -217,10 +211,10 @@ def test_rir_bank_is_built_once_then_loaded_from_its_cache_file(
 
 
 def test_rir_bank_is_the_same_for_the_same_seed_and_has_its_own_file_per_setting(tmp_path: Path) -> None:
-    assert np.array_equal(augment.build_rir_bank(SMALL_REVERB), augment.build_rir_bank(SMALL_REVERB))
+    assert np.array_equal(rooms.build_rir_bank(SMALL_REVERB), rooms.build_rir_bank(SMALL_REVERB))
     other = ReverbConfig(bank_size=8, rt60_s=(0.2, 0.4), seed=1)
     assert rir_bank_path(tmp_path, other) != rir_bank_path(tmp_path, SMALL_REVERB)
-    assert not np.array_equal(augment.build_rir_bank(other), augment.build_rir_bank(SMALL_REVERB))
+    assert not np.array_equal(rooms.build_rir_bank(other), rooms.build_rir_bank(SMALL_REVERB))
 
 
 def test_a_truncated_rir_cache_file_is_rebuilt(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from worker.training.augment import AugmentConfig, Augmenter
-from worker.training.batches import BackgroundStream, BatchMaker, Prefetcher
+from worker.training.batches import BackgroundStream, BatchMaker, NegativeMix, Prefetcher, mix_at_snr
 from worker.training.data import BalancedSampler
 
 pytestmark = pytest.mark.unit
@@ -23,7 +23,9 @@ def _clips() -> tuple[list[np.ndarray], np.ndarray]:
     return clips, np.array([1] * 6 + [0] * 10)
 
 
-def _maker(seed: int, *, augment: bool = False) -> BatchMaker:
+def _maker(
+    seed: int, *, augment: bool = False, speech: BackgroundStream | None = None, mix: NegativeMix | None = None
+) -> BatchMaker:
     clips, labels = _clips()
     rng = np.random.default_rng(seed)
     indices = np.arange(labels.size)
@@ -38,6 +40,8 @@ def _maker(seed: int, *, augment: bool = False) -> BatchMaker:
         device=torch.device("cpu"),
         augmenter=augmenter,
         background=BackgroundStream([clips[i] for i in indices[labels == 0]], rng),
+        speech=speech,
+        mix=mix,
     )
 
 
@@ -89,3 +93,45 @@ def test_an_error_while_making_a_batch_reaches_the_training_loop() -> None:
 
     with Prefetcher(Broken(), threaded=True) as ahead, pytest.raises(RuntimeError, match="disk gone"):  # type: ignore[arg-type]
         next(ahead)
+
+
+SPEECH_LEVEL = 0.2
+
+
+def _speech() -> BackgroundStream:
+    return BackgroundStream([np.full(20_000, SPEECH_LEVEL, dtype=np.float32)], np.random.default_rng(0))
+
+
+def test_negative_rows_come_from_clips_background_speech_and_positives_cut_short() -> None:
+    mix = NegativeMix(babble_probability=0.0)
+    maker = _maker(0, speech=_speech(), mix=mix)
+    rows = torch.cat([b.audio[b.labels == 0] for b in (maker.make() for _ in range(200))])
+    from_speech = [row for row in rows if torch.all(row == SPEECH_LEVEL)]
+    cut = [row for row in rows if row.max() == 0.5]
+    assert len(from_speech) / len(rows) == pytest.approx(mix.speech_share, abs=0.06)
+    assert len(cut) / len(rows) == pytest.approx(mix.cut_phrase_share, abs=0.04)
+    # A positive clip is 3,000 samples: a cut keeps 30-75% of it, never the whole phrase.
+    lengths = [int((row == 0.5).sum()) for row in cut]
+    assert min(lengths) >= 0.3 * 3_000 - 1 and max(lengths) <= 0.75 * 3_000 + 1
+
+
+def test_babble_goes_under_positive_rows_at_the_drawn_snr() -> None:
+    maker = _maker(1, speech=_speech(), mix=NegativeMix(babble_probability=1.0, babble_snr_db=(10.0, 10.0)))
+    batch = maker.make()
+    assert batch.labels.sum() == 4
+    for row in batch.audio[batch.labels == 1]:
+        # The speech is a constant level, so the quietest sample of the mix is all speech and the rest is the clip.
+        speech = row.min()
+        clean = row - speech
+        assert speech > 0
+        assert 10 * torch.log10(clean.square().mean() / speech**2) == pytest.approx(10.0, abs=1e-3)
+
+
+def test_mix_at_snr_scales_the_noise_to_the_asked_ratio() -> None:
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((3, 1_000)).astype(np.float32)
+    noise = 5 * rng.standard_normal((3, 1_000)).astype(np.float32)
+    snr = np.array([0.0, 10.0, 20.0])
+    added = mix_at_snr(signal, noise, snr) - signal
+    measured = 10 * np.log10(np.mean(signal**2, axis=1) / np.mean(added**2, axis=1))
+    assert np.allclose(measured, snr, atol=1e-3)

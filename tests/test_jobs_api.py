@@ -88,6 +88,8 @@ def test_synthesizing_into_an_unknown_dataset_is_404_and_bad_requests_are_422(cl
         ({"phrase": "hey jarvis", "count": 5, "voices": 3}, "voices"),
         ({"phrase": "hey jarvis", "count": 5, "voices": []}, "voices"),
         ({"phrase": "hey jarvis", "count": 5, "accent": "en-us"}, "accent"),
+        ({"phrase": "hey jarvis", "count": 5, "engines": ["bogus"]}, "engines"),
+        ({"phrase": "hey jarvis", "count": 5, "engines": []}, "engines"),
     ):
         response = client.post("/datasets/kitchen/synthesize", json=body)
         assert response.status_code == 422, body
@@ -108,6 +110,19 @@ def test_a_synthesize_job_in_an_unknown_language_fails_with_the_reason(client: T
     assert job["status"] == "failed"
     assert "xx-nope" in job["error"]
     assert client.get("/datasets/kitchen").json()["clip_counts"] == {"positive": 0, "negative": 0, "noise": 0}
+
+
+def test_a_synthesize_job_speaks_with_the_engines_asked_for_and_logs_them(client: TestClient) -> None:
+    create_dataset(client, "kitchen")
+    body = {"phrase": "hey jarvis", "count": 2, "negatives": 2, "noise": 0, "engines": ["pico"]}
+    job = wait_for_job(client, client.post("/datasets/kitchen/synthesize", json=body).json()["id"], timeout=60)
+
+    assert job["status"] == "succeeded", job
+    assert job["config"]["engines"] == ["pico"]
+    clips = client.get("/datasets/kitchen/recordings").json()["items"]
+    assert len(clips) == 4 and all(c["speaker"].startswith("pico:en-") for c in clips)
+    logs = [entry["message"] for entry in client.get(f"/jobs/{job['id']}/logs").json()["items"]]
+    assert "engines: pico (4 clips)" in logs
 
 
 def test_a_synthesize_job_with_an_unknown_voice_fails_naming_the_voices_there_are(client: TestClient) -> None:

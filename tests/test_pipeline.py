@@ -19,7 +19,7 @@ import migrations
 from api.app import create_app
 from shared.settings import Settings
 from tests.conftest import wait_for_job
-from worker.synth import EspeakSynthesizer
+from worker.synthesis import EspeakSynthesizer
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +86,7 @@ def test_synthesize_train_and_detect_the_phrase(embedded: TestClient, tmp_path: 
         "/train", json={"dataset": "jarvis", "config_overrides": {"epochs": 15, "steps_per_epoch": 40}}
     )
     assert trained.status_code == 202, trained.text
-    job = wait_for_job(client, trained.json()["id"], timeout=240)
+    job = wait_for_job(client, trained.json()["id"], timeout=600)
     assert job["status"] == "succeeded", job
 
     export = Path(client.app.state.settings.data_dir) / "jobs" / job["id"] / "export"

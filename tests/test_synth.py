@@ -1,8 +1,9 @@
-"""Synthetic clips from espeak-ng: speech, near misses, training sets and the `synth` command."""
+"""Synthetic clips from espeak-ng and Pico: speech, near misses, training sets and the `synth` command."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import numpy as np
@@ -12,7 +13,14 @@ from click.testing import CliRunner
 
 from api.cli import main
 from shared.audio import normalize_clip
-from worker.synth import SAMPLE_RATE, EspeakSynthesizer, near_misses, synthesize_set, to_wav_bytes
+from worker.synthesis import (
+    SAMPLE_RATE,
+    EspeakSynthesizer,
+    PicoSynthesizer,
+    near_misses,
+    synthesize_set,
+    to_wav_bytes,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -20,6 +28,15 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def synth() -> EspeakSynthesizer:
     return EspeakSynthesizer("en")
+
+
+@pytest.fixture(scope="module")
+def pico() -> PicoSynthesizer:
+    return PicoSynthesizer("en")
+
+
+def _engine(clip) -> str:
+    return clip.speaker.split(":")[0]
 
 
 def _rms(audio: np.ndarray) -> float:
@@ -82,6 +99,40 @@ def test_unknown_voice_or_variant_or_out_of_range_rate_is_refused(synth: EspeakS
         synth.speak("hey jarvis", voice="en-us", variant=None, rate_wpm=1000, pitch=50)
 
 
+def test_pico_lists_its_voices_per_language_and_names_them_for_an_unknown_one(pico: PicoSynthesizer) -> None:
+    assert pico.voices() == ["en-GB", "en-US"]
+    assert pico.voices("en-us") == ["en-US"]
+    assert PicoSynthesizer("de").voices() == ["de-DE"]
+    assert pico.languages() == ["de", "en", "es", "fr", "it"]
+    with pytest.raises(ValueError, match=r"no voice for language 'nl'.*de-DE, en-GB, en-US, es-ES, fr-FR, it-IT"):
+        PicoSynthesizer("nl")
+
+
+def test_pico_speaks_trimmed_16khz_float32_speech_and_faster_is_shorter(pico: PicoSynthesizer) -> None:
+    audio = pico.speak("hey jarvis", voice="en-US", speed=1.0, pitch=1.0)
+    slow = pico.speak("hey jarvis", voice="en-GB", speed=0.75, pitch=1.2)
+    fast = pico.speak("hey jarvis", voice="en-GB", speed=1.35, pitch=1.2)
+
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert 0.3 <= audio.size / SAMPLE_RATE <= 3.0
+    assert _rms(audio) > 0.01 and np.abs(audio).max() < 1.0
+    assert np.abs(audio[: SAMPLE_RATE // 50]).max() < 0.01 and np.abs(audio[-SAMPLE_RATE // 50 :]).max() < 0.01
+    assert fast.size < 0.7 * slow.size
+
+
+def test_pico_refuses_out_of_range_speed_or_pitch_and_unknown_voices(pico: PicoSynthesizer) -> None:
+    with pytest.raises(ValueError, match=r"speed must be within 0.2-5.0, not 0.1"):
+        pico.speak("hey jarvis", speed=0.1)
+    with pytest.raises(ValueError, match=r"speed must be within"):
+        pico.speak("hey jarvis", speed=6.0)
+    with pytest.raises(ValueError, match=r"pitch must be within 0.5-2.0, not 3"):
+        pico.speak("hey jarvis", pitch=3)
+    with pytest.raises(ValueError, match=r"no voice 'en-AU'"):
+        pico.speak("hey jarvis", voice="en-AU")
+    with pytest.raises(ValueError, match="empty"):
+        pico.speak("  ")
+
+
 def test_near_misses_hold_the_parts_and_sound_alikes_but_never_the_phrase() -> None:
     misses = near_misses("hey jarvis")
 
@@ -107,7 +158,7 @@ def test_synthesize_set_gives_the_asked_counts_and_is_the_same_for_a_seed() -> N
     assert all(c.text == "hey jarvis" for c in first if c.label == "positive")
     assert all(c.text != "hey jarvis" for c in first if c.label == "negative")
     assert all(c.text is None for c in first if c.label == "noise")
-    assert all(c.speaker.startswith("espeak:") for c in first if c.label != "noise")
+    assert {_engine(c) for c in first if c.label != "noise"} == {"espeak", "pico"}
     assert [(c.label, c.text, c.speaker) for c in first] == [(c.label, c.text, c.speaker) for c in again]
     assert all(np.array_equal(a.audio, b.audio) for a, b in zip(first, again, strict=True))
     assert [c.speaker for c in first] != [c.speaker for c in other]
@@ -115,6 +166,27 @@ def test_synthesize_set_gives_the_asked_counts_and_is_the_same_for_a_seed() -> N
         normalized = normalize_clip(to_wav_bytes(clip.audio), min_seconds=0.2, max_seconds=30)
         assert normalized.duration_s == pytest.approx(clip.audio.size / SAMPLE_RATE, abs=1e-3)
         assert normalized.loudness_dbfs > -60
+
+
+def test_both_engines_speak_about_half_the_positives_and_half_the_negatives_each() -> None:
+    clips = synthesize_set("hey jarvis", positives=9, negatives=8, seed=5, engines=["pico", "espeak"])
+
+    positives = Counter(_engine(c) for c in clips if c.label == "positive")
+    assert positives in ({"espeak": 5, "pico": 4}, {"espeak": 4, "pico": 5})
+    assert Counter(_engine(c) for c in clips if c.label == "negative") == {"espeak": 4, "pico": 4}
+    pico_speakers = [c.speaker for c in clips if _engine(c) == "pico"]
+    parsed = [re.fullmatch(r"pico:en-(?:GB|US)@s(\d\.\d\d)p(\d\.\d\d)", s) for s in pico_speakers]
+    assert all(parsed), pico_speakers
+    assert all(0.75 <= float(m[1]) <= 1.35 and 0.75 <= float(m[2]) <= 1.35 for m in parsed if m)
+    assert len(set(pico_speakers)) > len(pico_speakers) // 2
+
+
+def test_one_engine_speaks_alone_when_asked() -> None:
+    espeak = synthesize_set("hey jarvis", positives=3, negatives=3, seed=1, engines=["espeak"])
+    pico = synthesize_set("hey jarvis", positives=3, negatives=3, seed=1, engines=["pico"])
+
+    assert {_engine(c) for c in espeak} == {"espeak"}
+    assert {_engine(c) for c in pico} == {"pico"}
 
 
 def test_synthesize_set_can_be_limited_to_some_voices() -> None:
@@ -125,11 +197,29 @@ def test_synthesize_set_can_be_limited_to_some_voices() -> None:
         synthesize_set("hey jarvis", positives=1, negatives=1, seed=3, voices=["en-us", "en-mars"])
 
 
+def test_voices_can_name_pico_voices_too() -> None:
+    clips = synthesize_set("hey jarvis", positives=4, negatives=4, seed=3, voices=["en-us", "pico:en-US"])
+
+    assert {clip.speaker.split("@")[0].split("+")[0] for clip in clips} == {"espeak:en-us", "pico:en-US"}
+
+
+def test_an_unknown_engine_or_pico_voice_is_refused_naming_the_available_ones() -> None:
+    with pytest.raises(ValueError, match=r"no synthesis engine 'festival'; available: espeak, pico"):
+        synthesize_set("hey jarvis", positives=1, negatives=1, seed=0, engines=["espeak", "festival"])
+    with pytest.raises(ValueError, match=r"Pico has no 'en' voice 'pico:en-AU'; available: pico:en-GB, pico:en-US"):
+        synthesize_set("hey jarvis", positives=1, negatives=1, seed=0, voices=["pico:en-AU"])
+    with pytest.raises(ValueError, match=r"espeak-ng has no 'en' voice 'pico:en-US'"):
+        synthesize_set("hey jarvis", positives=1, negatives=1, seed=0, voices=["pico:en-US"], engines=["espeak"])
+    with pytest.raises(ValueError, match=r"Pico has no voice for language 'nl'"):
+        synthesize_set("hallo computer", language="nl", positives=1, negatives=1, seed=0, engines=["pico"])
+
+
 def test_a_german_phrase_is_spoken_by_german_voices() -> None:
     clips = synthesize_set("hallo computer", language="de", positives=2, negatives=3, seed=0)
 
     assert Counter(c.label for c in clips) == {"positive": 2, "negative": 3}
-    assert all(c.speaker.startswith("espeak:de") for c in clips)
+    assert all(c.speaker.startswith(("espeak:de", "pico:de-DE@")) for c in clips)
+    assert {_engine(c) for c in clips} == {"espeak", "pico"}
     assert all(_rms(c.audio) > 0.005 for c in clips)
 
 
@@ -156,6 +246,18 @@ def test_synth_command_writes_clips_and_manifest(tmp_path) -> None:
         info = sf.info(out / entry["file"])
         assert (info.samplerate, info.channels, info.subtype) == (SAMPLE_RATE, 1, "PCM_16")
         assert set(entry) >= {"text", "speaker", "label"}
+
+
+def test_synth_command_speaks_with_the_engines_it_is_given(tmp_path) -> None:
+    args = ["synth", "hey jarvis", "--positives", "2", "--negatives", "2", "--noise", "0"]
+
+    pico = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a"), "--engine", "pico"])
+    bogus = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b"), "--engine", "festival"])
+
+    assert pico.exit_code == 0, pico.output
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert {e["speaker"].split(":")[0] for e in manifest["clips"]} == {"pico"}
+    assert bogus.exit_code == 2 and "festival" in bogus.output
 
 
 def test_synth_command_refuses_an_unknown_language_and_a_used_folder(tmp_path) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -29,6 +31,11 @@ PLOTS = {"training_curves.png", "detection_error_curve.png", "score_histograms.p
 EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "model.int8.onnx", "config.json", "metrics.json", *PLOTS}
 EPOCH_METRICS = {"val_loss", "val_accuracy", "learning_rate", "clips_per_s", "eta_s"}
 STREAMING_METRICS = {"val_frr", "val_fa_per_hour", "val_threshold", "val_roc_auc"}
+
+
+def shared_cache() -> Path:
+    """The session's training cache (tests/conftest.py), so the speech banks are made once, not per run."""
+    return Path(os.environ["WAKE_TRAINING_CACHE_DIR"])
 
 
 @dataclass
@@ -98,7 +105,7 @@ def trained(
     """One small run shared by the tests that only read its outcome."""
     hooks = RecordingHooks()
     export_dir = tmp_path_factory.mktemp("run") / "export"
-    result = train(clips, CONFIG, export_dir, hooks, device="cpu")
+    result = train(clips, CONFIG, export_dir, hooks, device="cpu", cache_dir=shared_cache())
     return result, hooks, export_dir
 
 
@@ -160,7 +167,7 @@ def test_export_writes_model_files_that_agree_on_raw_audio(trained: tuple) -> No
 def test_same_seed_and_clips_give_the_same_losses(clips: list[TrainingClip], trained: tuple, tmp_path: Path) -> None:
     first, first_hooks, _ = trained
     hooks = RecordingHooks()
-    again = train(clips, CONFIG, tmp_path / "export", hooks, device="cpu")
+    again = train(clips, CONFIG, tmp_path / "export", hooks, device="cpu", cache_dir=shared_cache())
     assert hooks.losses == first_hooks.losses
     assert again.metrics["val_loss"] == first.metrics["val_loss"]
 
@@ -169,7 +176,7 @@ def test_stop_request_raises_training_stopped_and_exports_nothing(clips: list[Tr
     hooks = RecordingHooks(stop_after=3)
     export_dir = tmp_path / "export"
     with pytest.raises(TrainingStopped):
-        train(clips, CONFIG, export_dir, hooks, device="cpu")
+        train(clips, CONFIG, export_dir, hooks, device="cpu", cache_dir=shared_cache())
     assert hooks.stop_checks == 4
     assert hooks.progress_calls == []
     assert not export_dir.exists() or not any(export_dir.iterdir())
@@ -181,14 +188,14 @@ def test_export_parity_failure_raises_and_leaves_no_model_files(
     monkeypatch.setattr("worker.training.export.PARITY_TOLERANCE", -1.0)
     export_dir = tmp_path / "export"
     with pytest.raises(RuntimeError, match="export parity failed"):
-        train(clips, CONFIG, export_dir, RecordingHooks(), device="cpu")
+        train(clips, CONFIG, export_dir, RecordingHooks(), device="cpu", cache_dir=shared_cache())
     assert list(export_dir.iterdir()) == []
 
 
 def test_training_without_negative_clips_is_refused(clips: list[TrainingClip], tmp_path: Path) -> None:
     positives = [clip for clip in clips if clip.label == "positive"]
     with pytest.raises(ValueError, match="positive and negative"):
-        train(positives, CONFIG, tmp_path / "export", RecordingHooks(), device="cpu")
+        train(positives, CONFIG, tmp_path / "export", RecordingHooks(), device="cpu", cache_dir=shared_cache())
     assert not (tmp_path / "export").exists()
 
 
@@ -214,7 +221,7 @@ def test_metrics_json_holds_the_calibrated_threshold_and_the_detection_error_cur
     report = json.loads((export_dir / "metrics.json").read_text())
 
     calibration = report["calibration"]
-    assert set(calibration) - {"tail"} == {
+    assert set(calibration) - {"tail", "expected_fa_per_hour"} == {
         "threshold",
         "frr",
         "fa_per_hour",
@@ -298,10 +305,10 @@ def test_training_stops_early_when_validation_stops_improving(
         calls.append(1)
         return {} if len(calls) <= 7 else real_evaluation(*args, **kwargs)
 
-    monkeypatch.setattr("worker.training.trainer.streaming_evaluation", flat_evaluation)
+    monkeypatch.setattr("worker.training.validation.streaming_evaluation", flat_evaluation)
     hooks = RecordingHooks()
     config = TrainingConfig(preset="tiny", epochs=10, steps_per_epoch=2, batch_size=8, seed=7, patience=2)
-    result = train(clips, config, tmp_path / "export", hooks, device="cpu")
+    result = train(clips, config, tmp_path / "export", hooks, device="cpu", cache_dir=shared_cache())
     assert [call["epoch"] for call in hooks.progress_calls] == [1, 2, 3, 4, 5, 6, 7]
     assert result.metrics["best_epoch"] == 5 and result.metrics["epochs_run"] == 7
     assert any(message.startswith("early stop after epoch 7") for _, message in hooks.messages)
@@ -349,3 +356,21 @@ def test_a_short_validation_stream_raises_the_threshold_toward_its_tail_but_not_
     assert hesitant["method"] == "extrapolated, capped by FRR"
     assert hesitant["threshold"] == pytest.approx(0.98) and hesitant["frr"] == 0.0
     assert hesitant["expected_fa_per_hour"] > 0.5
+
+
+def test_the_exported_weights_are_a_running_average_of_the_trained_ones(
+    clips: list[TrainingClip], tmp_path: Path
+) -> None:
+    def exported(name: str, **changes: float) -> dict[str, torch.Tensor]:
+        config = msgspec.structs.replace(CONFIG, **changes)
+        train(clips, config, tmp_path / name, RecordingHooks(), device="cpu", cache_dir=shared_cache())
+        return load_checkpoint(tmp_path / name / "model.pt")[1]["state_dict"]
+
+    first_step = exported("one-step", epochs=1, steps_per_epoch=1, ema_decay=0.0)
+    last_step = exported("last-step", ema_decay=0.0)
+    # An average that barely moves keeps the weights of its first step, whatever the later steps did.
+    averaged = exported("averaged", ema_decay=0.999_999)
+    for name, value in first_step.items():
+        if value.is_floating_point():
+            assert torch.allclose(averaged[name], value, atol=1e-4), name
+    assert any(not torch.allclose(last_step[k], v, atol=1e-4) for k, v in first_step.items() if v.is_floating_point())

@@ -118,7 +118,9 @@ def run_job(
     try:
         if job.kind == "synthesize":
             return _synthesize(job, attempt, store, flags, settings)
-        return _train_and_export(job, attempt, store, flags, storage, partial, export_dir, threads)
+        return _train_and_export(
+            job, attempt, store, flags, storage, partial, export_dir, threads, settings.resolved_cache_dir
+        )
     except Exception as exc:  # any failure ends the job as failed, with its reason
         log.exception("job %s failed", job_id)
         store.fail(job_id, attempt, f"{type(exc).__name__}: {exc}")
@@ -138,6 +140,7 @@ def _train_and_export(
     partial: Path,
     export_dir: Path,
     threads: int,
+    cache_dir: Path,
 ) -> str:
     import torch
 
@@ -157,7 +160,7 @@ def _train_and_export(
             partial,
             hooks,
             device=device,
-            cache_dir=storage.root / "cache",
+            cache_dir=cache_dir,
         )
     except TrainingStopped:
         return _stopped(job, attempt, store, flags)

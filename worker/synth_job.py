@@ -1,6 +1,8 @@
-"""A synthesize job: espeak-ng clips of the phrase, near misses and noise, stored as the dataset's own clips."""
+"""A synthesize job: espeak-ng and Pico clips of the phrase, near misses and noise, stored as the dataset's own."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from shared.audio import normalize_clip
 from shared.db.models import Job
@@ -13,7 +15,7 @@ BATCH = 50
 
 def run_synthesis(job: Job, attempt: int, *, store: JobStore, settings: Settings, hooks, stop) -> str:
     """Synthesize and store the clips in batches (cancel is honoured between batches); returns the final status."""
-    from worker.synth import synthesize_set, to_wav_bytes
+    from worker.synthesis import synthesize_set, to_wav_bytes
 
     config = job.config
     hooks.log(
@@ -28,7 +30,10 @@ def run_synthesis(job: Job, attempt: int, *, store: JobStore, settings: Settings
         noise=config["noise"],
         seed=config["seed"],
         voices=config.get("voices"),
+        engines=config.get("engines"),
     )
+    used = Counter(clip.speaker.split(":")[0] for clip in clips if clip.label != "noise")
+    hooks.log(f"engines: {', '.join(f'{engine} ({n} clips)' for engine, n in sorted(used.items())) or 'none'}")
     storage = Storage(settings.data_dir)
     added = skipped = 0
     seconds = 0.0

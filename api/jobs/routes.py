@@ -24,7 +24,7 @@ async def train(data: JSONBody[TrainRequest], jobs: NamedDependency[JobService])
 
 @post("/datasets/{name:str}/synthesize", status_code=202, tags=["jobs", "datasets"])
 async def synthesize(name: FromPath[str], data: JSONBody[SynthesizeRequest], jobs: NamedDependency[JobService]) -> Job:
-    """Queue a job that synthesizes clips of the phrase with espeak-ng into the dataset (`source=synthetic`)."""
+    """Queue a job that synthesizes clips of the phrase (espeak-ng, Pico) into the dataset (`source=synthetic`)."""
     return await jobs.submit_synthesis(name, data)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -18,7 +18,7 @@ class TrainRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """Synthesize clips with espeak-ng: `count` positives of the phrase, near-miss negatives and noise clips."""
+    """Synthesize clips with espeak-ng and Pico: `count` positives of the phrase, near misses and noise clips."""
 
     phrase: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     count: Annotated[int, msgspec.Meta(ge=1, le=5000)]
@@ -32,7 +32,11 @@ class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    """espeak-ng voices (accents) to speak with, e.g. ["en-us", "en-gb-x-rp"]; all of the language's when omitted."""
+    """Voices to speak with: espeak-ng accents as named, Pico voices with a prefix, e.g. ["en-us", "pico:en-GB"];
+    all of the language's when omitted."""
+    engines: Annotated[list[Literal["espeak", "pico"]], msgspec.Meta(min_length=1)] | None = None
+    """Engines that take turns clip by clip, "espeak" and "pico"; when omitted, the engines `voices` names, else both
+    where Pico speaks the language and espeak alone where it does not."""
 
 
 class Artifact(msgspec.Struct):

@@ -91,6 +91,7 @@ class JobService:
             "noise": max(1, request.count // 10) if request.noise is None else request.noise,
             "seed": request.seed,
             "voices": request.voices,
+            "engines": request.engines,
         }
         job = _new_job(dataset, "synthesize", config=config, clips=[], fingerprint=config)
         await self._queue(job, {"config": config})

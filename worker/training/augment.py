@@ -12,22 +12,32 @@ flag; `Augmenter` runs the enabled parts in order.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from worker.training.features import SAMPLE_RATE
-
-Seed: TypeAlias = torch.Generator | int
+from worker.training.draws import (
+    Seed,
+    as_generator,
+    check_probability,
+    check_range,
+    chosen_rows,
+    integers,
+    per_row,
+    uniform,
+)
+from worker.training.rooms import (
+    ReverbConfig,
+    build_rir_bank,
+    load_or_build_rir_bank,
+    random_reverb,
+)
+from worker.training.spectral import SpecAugmentConfig, spec_augment
 
 SILENT_POWER = 1e-10
 """Mean square below which a row counts as silent (-100 dBFS): it has no level for an SNR to be relative to."""
@@ -35,21 +45,6 @@ REFERENCE_POWER = 0.01
 """-20 dBFS, a typical speech level: a silent row gets its noise at the asked SNR below this."""
 PITCH_N_FFT = 512
 PITCH_HOP = 128
-RIR_BANK_VERSION = 1
-"""Part of the cache file's name: bump it when build_rir_bank changes what it makes from the same config."""
-
-
-def _check_probability(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be within [0, 1]; got {value}")
-
-
-def _check_range(name: str, value: tuple[float, float], *, positive: bool = False) -> None:
-    low, high = value
-    if low > high:
-        raise ValueError(f"{name} must be (low, high) with low <= high; got {value}")
-    if positive and low <= 0:
-        raise ValueError(f"{name} must be positive; got {value}")
 
 
 @dataclass(frozen=True)
@@ -70,8 +65,8 @@ class GainConfig:
     db: tuple[float, float] = (-6.0, 6.0)
 
     def __post_init__(self) -> None:
-        _check_probability("gain.probability", self.probability)
-        _check_range("gain.db", self.db)
+        check_probability("gain.probability", self.probability)
+        check_range("gain.db", self.db)
 
 
 @dataclass(frozen=True)
@@ -87,32 +82,10 @@ class NoiseConfig:
     """Exponent of the coloured noise's power spectrum 1/f^alpha, uniform in this range: 0 white, 1 pink, 2 brown."""
 
     def __post_init__(self) -> None:
-        _check_probability("noise.probability", self.probability)
-        _check_probability("noise.bank_share", self.bank_share)
-        _check_range("noise.snr_db", self.snr_db)
-        _check_range("noise.alpha", self.alpha)
-
-
-@dataclass(frozen=True)
-class ReverbConfig:
-    """Convolution with a synthetic room impulse response from a seeded, cached bank."""
-
-    enabled: bool = True
-    probability: float = 0.3
-    bank_size: int = 256
-    rt60_s: tuple[float, float] = (0.15, 0.8)
-    """Reverberation time (60 dB decay), uniform in this range; the responses are as long as the longest."""
-    drr_db: tuple[float, float] = (-3.0, 12.0)
-    """Direct-to-reverberant energy ratio, uniform in this range: low is far from the mic, high is close."""
-    seed: int = 0
-    """Seed of the bank itself, so every run (and the cache) shares one bank."""
-
-    def __post_init__(self) -> None:
-        _check_probability("reverb.probability", self.probability)
-        _check_range("reverb.rt60_s", self.rt60_s, positive=True)
-        _check_range("reverb.drr_db", self.drr_db)
-        if self.bank_size < 1:
-            raise ValueError(f"reverb.bank_size must be at least 1; got {self.bank_size}")
+        check_probability("noise.probability", self.probability)
+        check_probability("noise.bank_share", self.bank_share)
+        check_range("noise.snr_db", self.snr_db)
+        check_range("noise.alpha", self.alpha)
 
 
 @dataclass(frozen=True)
@@ -120,12 +93,12 @@ class SpeedConfig:
     """Tempo and pitch change together by resampling: factor 1.1 plays 10% faster (and higher)."""
 
     enabled: bool = True
-    probability: float = 0.3
-    factor: tuple[float, float] = (0.9, 1.1)
+    probability: float = 0.5
+    factor: tuple[float, float] = (0.85, 1.18)
 
     def __post_init__(self) -> None:
-        _check_probability("speed.probability", self.probability)
-        _check_range("speed.factor", self.factor, positive=True)
+        check_probability("speed.probability", self.probability)
+        check_range("speed.factor", self.factor, positive=True)
 
 
 @dataclass(frozen=True)
@@ -133,31 +106,12 @@ class PitchConfig:
     """Pitch change at the same duration: a phase-vocoder time stretch, then resampling (see shift_pitch)."""
 
     enabled: bool = True
-    probability: float = 0.15
-    semitones: tuple[float, float] = (-2.0, 2.0)
+    probability: float = 0.3
+    semitones: tuple[float, float] = (-3.0, 3.0)
 
     def __post_init__(self) -> None:
-        _check_probability("pitch.probability", self.probability)
-        _check_range("pitch.semitones", self.semitones)
-
-
-@dataclass(frozen=True)
-class SpecAugmentConfig:
-    """Frequency and time masks on log-mel features; each mask's width uniform in [0, max width]."""
-
-    enabled: bool = True
-    freq_masks: int = 1
-    max_freq_width: int = 5
-    time_masks: int = 1
-    max_time_width: int = 8
-    fill: Literal["mean", "zero"] = "mean"
-    """What masked cells become: each example's mean (log-mel 0 is not silence but power 1), or zero."""
-
-    def __post_init__(self) -> None:
-        if min(self.freq_masks, self.max_freq_width, self.time_masks, self.max_time_width) < 0:
-            raise ValueError("spec_augment mask counts and widths must not be negative")
-        if self.fill not in ("mean", "zero"):
-            raise ValueError(f"spec_augment.fill must be 'mean' or 'zero'; got {self.fill!r}")
+        check_probability("pitch.probability", self.probability)
+        check_range("pitch.semitones", self.semitones)
 
 
 @dataclass(frozen=True)
@@ -172,45 +126,6 @@ class AugmentConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     gain: GainConfig = field(default_factory=GainConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
-
-
-# --- random numbers ---------------------------------------------------------------------------------------------
-
-
-def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A torch.Generator on `device`, seeded."""
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    return generator
-
-
-def as_generator(seed: Seed, device: torch.device | str = "cpu") -> torch.Generator:
-    """The generator itself, or a new one on `device` seeded with the int."""
-    return seed if isinstance(seed, torch.Generator) else make_generator(seed, device)
-
-
-def _uniform(
-    generator: torch.Generator, size: tuple[int, ...], low: float, high: float, device: torch.device
-) -> torch.Tensor:
-    draw = torch.rand(size, generator=generator, device=generator.device)
-    return (low + (high - low) * draw).to(device)
-
-
-def _integers(generator: torch.Generator, highs: torch.Tensor) -> torch.Tensor:
-    """One integer per row, uniform in [0, highs[i]] (inclusive)."""
-    draw = torch.rand(highs.shape, generator=generator, device=generator.device).to(highs.device)
-    return torch.minimum((draw * (highs + 1)).floor().long(), highs)
-
-
-def _chosen_rows(generator: torch.Generator, batch: int, probability: float, device: torch.device) -> torch.Tensor:
-    """Which rows a part applies to, each with `probability`."""
-    return _uniform(generator, (batch,), 0.0, 1.0, device) < probability
-
-
-def _per_row(value: torch.Tensor | float, batch: int, like: torch.Tensor) -> torch.Tensor:
-    """A per-row float tensor [batch] on `like`'s device from a scalar or a [batch] tensor."""
-    tensor = torch.as_tensor(value, dtype=torch.float32, device=like.device)
-    return tensor.expand(batch) if tensor.ndim == 0 else tensor
 
 
 def _power(audio: torch.Tensor) -> torch.Tensor:
@@ -256,7 +171,7 @@ def place_in_window(
             keep_low = (centroid - 0.75 * window).round().long().clamp(min=0).minimum(last_start)
             keep_high = (centroid - 0.25 * window).round().long().clamp(min=0).minimum(last_start)
             low, high = torch.where(keep, keep_low, low), torch.where(keep, keep_high, high)
-        offset = low + _integers(gen, high - low)
+        offset = low + integers(gen, high - low)
     # Source sample of output sample j: j + offset when cropping, j - offset when padding.
     source = torch.arange(window, device=device)[None, :] + torch.where(longer, offset, -offset)[:, None]
     valid = (source >= 0) & (source < lengths[:, None])
@@ -277,7 +192,7 @@ def _energy_centroid(audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor
 
 def apply_gain(audio: torch.Tensor, db: torch.Tensor | float) -> torch.Tensor:
     """Each row scaled by its gain in dB (a scalar or one value per row)."""
-    return audio * torch.pow(10.0, _per_row(db, audio.shape[0], audio) / 20.0)[:, None]
+    return audio * torch.pow(10.0, per_row(db, audio.shape[0], audio) / 20.0)[:, None]
 
 
 def random_gain(audio: torch.Tensor, generator: Seed, config: GainConfig | None = None) -> torch.Tensor:
@@ -285,8 +200,8 @@ def random_gain(audio: torch.Tensor, generator: Seed, config: GainConfig | None 
     config = config or GainConfig()
     gen = as_generator(generator, audio.device)
     batch = audio.shape[0]
-    db = _uniform(gen, (batch,), *config.db, audio.device)
-    chosen = _chosen_rows(gen, batch, config.probability, audio.device)
+    db = uniform(gen, (batch,), *config.db, audio.device)
+    chosen = chosen_rows(gen, batch, config.probability, audio.device)
     return apply_gain(audio, torch.where(chosen, db, torch.zeros_like(db)))
 
 
@@ -306,7 +221,7 @@ def colored_noise(
     white = torch.randn((batch, samples), generator=gen, device=gen.device).to(device)
     spectrum = torch.fft.rfft(white, dim=1)
     freqs = torch.fft.rfftfreq(samples, device=device)
-    alphas = _per_row(alpha, batch, white)
+    alphas = per_row(alpha, batch, white)
     # Amplitude ~ f^(-alpha/2) gives power ~ f^-alpha; DC is dropped (it would be infinite, and is inaudible).
     shape = freqs[1:][None, :] ** (-alphas[:, None] / 2)
     spectrum = torch.cat([torch.zeros_like(spectrum[:, :1]), spectrum[:, 1:] * shape], dim=1)
@@ -320,7 +235,7 @@ def mix_at_snr(signal: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor |
     A silent row (power below SILENT_POWER) gets the noise at snr_db below REFERENCE_POWER; a silent noise row adds
     nothing.
     """
-    snr = _per_row(snr_db, signal.shape[0], signal)
+    snr = per_row(snr_db, signal.shape[0], signal)
     signal_power = _power(signal)
     reference = torch.where(signal_power < SILENT_POWER, torch.full_like(signal_power, REFERENCE_POWER), signal_power)
     noise_power = _power(noise)
@@ -333,8 +248,8 @@ def bank_noise(bank: torch.Tensor, batch: int, samples: int, generator: Seed) ->
     """A random noise-bank clip per row at a random offset, [batch, samples]; clips shorter than that loop."""
     gen = as_generator(generator, bank.device)
     count, length = bank.shape
-    choice = _integers(gen, torch.full((batch,), count - 1, device=bank.device))
-    offset = _integers(gen, torch.full((batch,), max(length - samples, 0), device=bank.device))
+    choice = integers(gen, torch.full((batch,), count - 1, device=bank.device))
+    offset = integers(gen, torch.full((batch,), max(length - samples, 0), device=bank.device))
     index = (offset[:, None] + torch.arange(samples, device=bank.device)[None, :]) % length
     return bank[choice[:, None], index]
 
@@ -350,124 +265,14 @@ def random_noise(
     batch, samples = audio.shape
     device = audio.device
     gen = as_generator(generator, device)
-    snr = _uniform(gen, (batch,), *config.snr_db, device)
-    chosen = _chosen_rows(gen, batch, config.probability, device)
-    alpha = _uniform(gen, (batch,), *config.alpha, device)
+    snr = uniform(gen, (batch,), *config.snr_db, device)
+    chosen = chosen_rows(gen, batch, config.probability, device)
+    alpha = uniform(gen, (batch,), *config.alpha, device)
     noise = colored_noise(batch, samples, alpha, gen, device)
     if bank is not None and bank.shape[0] > 0:
-        from_bank = _chosen_rows(gen, batch, config.bank_share, device)
+        from_bank = chosen_rows(gen, batch, config.bank_share, device)
         noise = torch.where(from_bank[:, None], bank_noise(bank.to(device), batch, samples, gen), noise)
     return torch.where(chosen[:, None], mix_at_snr(audio, noise, snr), audio)
-
-
-# --- reverberation ----------------------------------------------------------------------------------------------
-
-
-def synthetic_rir(
-    rng: np.random.Generator, rt60_s: float, drr_db: float, length: int, sample_rate: int = SAMPLE_RATE
-) -> np.ndarray:
-    """One room impulse response, unit energy: a direct path, a few early reflections and a decaying noise tail."""
-    t = np.arange(length) / sample_rate
-    # Energy falls 60 dB in rt60 seconds: amplitude exp(-ln(1000) t / rt60).
-    envelope = np.exp(-math.log(1000.0) * t / rt60_s)
-    # The diffuse tail builds up over the first 5 ms rather than starting at full level beside the direct path.
-    rir = rng.standard_normal(length) * envelope * np.minimum(1.0, t / 0.005)
-    rir *= math.sqrt(10.0 ** (-drr_db / 10.0) / max(float(np.sum(rir**2)), 1e-20))
-    # Early reflections, relative to the direct path: they count as reverberant energy, so the DRR is approximate.
-    for _ in range(int(rng.integers(3, 7))):
-        delay = int(rng.integers(round(0.001 * sample_rate), round(0.02 * sample_rate)))
-        if delay < length:
-            rir[delay] += rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 0.7) * envelope[delay]
-    # The direct path at sample 0 keeps reverberant audio aligned with the dry audio.
-    rir[0] = 1.0
-    return (rir / np.sqrt(np.sum(rir**2))).astype(np.float32)
-
-
-def build_rir_bank(config: ReverbConfig | None = None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """config.bank_size synthetic responses as float32 [bank_size, length], from config.seed alone."""
-    config = config or ReverbConfig()
-    rng = np.random.default_rng(config.seed)
-    length = max(1, math.ceil(config.rt60_s[1] * sample_rate))
-    bank = np.zeros((config.bank_size, length), dtype=np.float32)
-    for i in range(config.bank_size):
-        rt60 = rng.uniform(*config.rt60_s)
-        drr = rng.uniform(*config.drr_db)
-        bank[i] = synthetic_rir(rng, rt60, drr, length, sample_rate)
-    return bank
-
-
-def rir_bank_path(folder: Path, config: ReverbConfig | None = None, sample_rate: int = SAMPLE_RATE) -> Path:
-    """The cache file for this bank: its name hashes everything the bank is built from."""
-    config = config or ReverbConfig()
-    recipe = {
-        "version": RIR_BANK_VERSION,
-        "sample_rate": sample_rate,
-        "bank_size": config.bank_size,
-        "rt60_s": list(config.rt60_s),
-        "drr_db": list(config.drr_db),
-        "seed": config.seed,
-    }
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(folder) / f"rir_bank_{digest}.npy"
-
-
-def load_or_build_rir_bank(
-    folder: Path, config: ReverbConfig | None = None, sample_rate: int = SAMPLE_RATE
-) -> np.ndarray:
-    """The bank from its cache file in `folder`, building and saving it first if the file is missing or unreadable."""
-    config = config or ReverbConfig()
-    path = rir_bank_path(folder, config, sample_rate)
-    expected = (config.bank_size, max(1, math.ceil(config.rt60_s[1] * sample_rate)))
-    try:
-        bank = np.load(path, allow_pickle=False)
-        if bank.shape == expected and bank.dtype == np.float32:
-            return bank
-    except (OSError, ValueError, EOFError):
-        pass  # missing or truncated: rebuild below
-    bank = build_rir_bank(config, sample_rate)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename: concurrent jobs sharing the folder never load a half-written file.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, bank)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return bank
-
-
-def convolve_rir(audio: torch.Tensor, rirs: torch.Tensor, *, keep_rms: bool = True) -> torch.Tensor:
-    """Each row convolved (via FFT) with its response ([batch, taps], or [taps] for all), cut to the input's length.
-
-    With keep_rms the result is rescaled to the input row's RMS, so reverberation does not change the level.
-    """
-    batch, samples = audio.shape
-    rirs = rirs.to(audio.device, audio.dtype)
-    if rirs.ndim == 1:
-        rirs = rirs.expand(batch, -1)
-    needed = samples + rirs.shape[1] - 1
-    size = 1 << (needed - 1).bit_length()  # the power of two >= needed: no circular wrap-around
-    wet = torch.fft.irfft(torch.fft.rfft(audio, n=size) * torch.fft.rfft(rirs, n=size), n=size)[:, :samples]
-    if not keep_rms:
-        return wet
-    dry_power, wet_power = _power(audio), _power(wet)
-    gain = torch.where(wet_power > 0, torch.sqrt(dry_power / wet_power.clamp(min=1e-30)), torch.zeros_like(wet_power))
-    return wet * gain[:, None]
-
-
-def random_reverb(
-    audio: torch.Tensor, generator: Seed, bank: torch.Tensor, config: ReverbConfig | None = None
-) -> torch.Tensor:
-    """Each chosen row convolved with a random response from the bank, at its own RMS."""
-    config = config or ReverbConfig()
-    batch = audio.shape[0]
-    gen = as_generator(generator, audio.device)
-    bank = torch.as_tensor(bank, device=audio.device)
-    choice = _integers(gen, torch.full((batch,), bank.shape[0] - 1, device=audio.device))
-    chosen = _chosen_rows(gen, batch, config.probability, audio.device)
-    return torch.where(chosen[:, None], convolve_rir(audio, bank[choice]), audio)
 
 
 # --- speed and pitch --------------------------------------------------------------------------------------------
@@ -480,7 +285,7 @@ def change_speed(audio: torch.Tensor, factors: torch.Tensor | float) -> torch.Te
     content above 8 kHz / f back down (no anti-alias filter): for factors near 1 that is a little energy above 7 kHz.
     """
     batch, samples = audio.shape
-    factor = _per_row(factors, batch, audio)
+    factor = per_row(factors, batch, audio)
     position = torch.arange(samples, device=audio.device, dtype=torch.float32)[None, :] * factor[:, None]
     below = position.floor().long()
     fraction = position - below
@@ -501,8 +306,8 @@ def random_speed(
     config = config or SpeedConfig()
     batch, samples = audio.shape
     gen = as_generator(generator, audio.device)
-    factor = _uniform(gen, (batch,), *config.factor, audio.device)
-    chosen = _chosen_rows(gen, batch, config.probability, audio.device)
+    factor = uniform(gen, (batch,), *config.factor, audio.device)
+    chosen = chosen_rows(gen, batch, config.probability, audio.device)
     factor = torch.where(chosen, factor, torch.ones_like(factor))
     if lengths is None:
         lengths = torch.full((batch,), samples, device=audio.device, dtype=torch.long)
@@ -520,7 +325,7 @@ def shift_pitch(audio: torch.Tensor, semitones: torch.Tensor | float) -> torch.T
     """
     batch, samples = audio.shape
     device = audio.device
-    ratio = torch.pow(2.0, _per_row(semitones, batch, audio) / 12.0)
+    ratio = torch.pow(2.0, per_row(semitones, batch, audio) / 12.0)
     window = torch.hann_window(PITCH_N_FFT, device=device, dtype=audio.dtype)
     stft = torch.stft(
         audio, PITCH_N_FFT, PITCH_HOP, window=window, center=True, pad_mode="constant", return_complex=True
@@ -588,8 +393,8 @@ def random_pitch(audio: torch.Tensor, generator: Seed, config: PitchConfig | Non
     config = config or PitchConfig()
     batch = audio.shape[0]
     gen = as_generator(generator, audio.device)
-    semitones = _uniform(gen, (batch,), *config.semitones, audio.device)
-    chosen = _chosen_rows(gen, batch, config.probability, audio.device)
+    semitones = uniform(gen, (batch,), *config.semitones, audio.device)
+    chosen = chosen_rows(gen, batch, config.probability, audio.device)
     # Only the chosen rows go through the vocoder, the costliest part (about 14 ms a 1.7 s row on one CPU thread).
     rows = chosen.nonzero().squeeze(1)
     if rows.numel() == 0:
@@ -597,54 +402,6 @@ def random_pitch(audio: torch.Tensor, generator: Seed, config: PitchConfig | Non
     out = audio.clone()
     out[rows] = shift_pitch(audio[rows], semitones[rows])
     return out
-
-
-# --- SpecAugment ------------------------------------------------------------------------------------------------
-
-
-def _band_mask(
-    generator: torch.Generator, batch: int, size: int, count: int, max_width: int, device: torch.device
-) -> torch.Tensor:
-    """[batch, size] bool: `count` bands per row, each of width uniform in [0, max_width], at a random start."""
-    positions = torch.arange(size, device=device)[None, :]
-    mask = torch.zeros((batch, size), dtype=torch.bool, device=device)
-    widest = torch.full((batch,), min(max_width, size), device=device, dtype=torch.long)
-    for _ in range(count):
-        width = _integers(generator, widest)
-        start = _integers(generator, size - width)
-        mask |= (positions >= start[:, None]) & (positions < (start + width)[:, None])
-    return mask
-
-
-def spec_augment_masks(
-    shape: tuple[int, int, int],
-    generator: Seed,
-    config: SpecAugmentConfig | None = None,
-    device: torch.device | str = "cpu",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The masks for features of this [batch, mels, frames] shape: bool [batch, mels] and [batch, frames]."""
-    config = config or SpecAugmentConfig()
-    batch, mels, frames = shape
-    device = torch.device(device)
-    gen = as_generator(generator, device)
-    freq = _band_mask(gen, batch, mels, config.freq_masks, config.max_freq_width, device)
-    time = _band_mask(gen, batch, frames, config.time_masks, config.max_time_width, device)
-    return freq, time
-
-
-def spec_augment(features: torch.Tensor, generator: Seed, config: SpecAugmentConfig | None = None) -> torch.Tensor:
-    """Log-mel [batch, mels, frames] with random frequency and time bands set to config.fill (see SpecAugmentConfig).
-
-    "mean" fills with each example's mean over all its cells, taken before masking.
-    """
-    config = config or SpecAugmentConfig()
-    freq, time = spec_augment_masks(tuple(features.shape), generator, config, features.device)
-    masked = freq[:, :, None] | time[:, None, :]
-    if config.fill == "mean":
-        fill = features.mean(dim=(1, 2), keepdim=True).expand_as(features)
-    else:
-        fill = torch.zeros_like(features)
-    return torch.where(masked, fill, features)
 
 
 # --- the pipeline -----------------------------------------------------------------------------------------------

@@ -11,11 +11,31 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from worker.training.augment import Augmenter, make_generator
-from worker.training.data import BalancedSampler, stack_windows
+from worker.training.augment import Augmenter
+from worker.training.data import BalancedSampler, fit_window, stack_windows
+from worker.training.draws import make_generator
 
-BACKGROUND_SHARE = 0.5
-"""Of a batch's negative rows, the share cut from the background stream rather than taken as whole clips."""
+
+@dataclass(frozen=True)
+class NegativeMix:
+    """Where a batch's negative rows come from, and how much babble goes under every row.
+
+    The shares are of the negative rows; what they leave is whole negative clips of the dataset.
+    """
+
+    background_share: float = 0.25
+    """Cut from the dataset's negatives played end to end (straddling windows, parts of words)."""
+    speech_share: float = 0.3
+    """Cut from the bank of background speech (many voices and languages; see worker.training.background)."""
+    cut_phrase_share: float = 0.1
+    """A positive clip cut short or cut open: "hey jarv", "arvis". Firing before the phrase ends is a false accept."""
+    cut_range: tuple[float, float] = (0.3, 0.75)
+    """The share of a positive clip such a cut keeps."""
+    babble_probability: float = 0.3
+    """Of all rows, the share with background speech mixed under them."""
+    babble_snr_db: tuple[float, float] = (0.0, 20.0)
+
+
 PREFETCH = 2
 """Batches made ahead of the training step: one being consumed, one ready."""
 
@@ -69,6 +89,8 @@ class BatchMaker:
         device: torch.device,
         augmenter: Augmenter | None,
         background: BackgroundStream | None,
+        speech: BackgroundStream | None = None,
+        mix: NegativeMix | None = None,
     ) -> None:
         self.audio = audio
         self.labels = labels
@@ -78,6 +100,9 @@ class BatchMaker:
         self.device = device
         self.augmenter = augmenter
         self.background = background if background is not None and background.audio.size > 0 else None
+        self.speech = speech if speech is not None and speech.audio.size > 0 else None
+        self.mix = mix or NegativeMix()
+        self.positive_clips = sampler.positives
         self.generator = make_generator(seed, device)
 
     def make(self) -> Batch:
@@ -85,17 +110,48 @@ class BatchMaker:
         indices = self.sampler.draw()
         positives = self.labels[indices] == 1
         windows = stack_windows(self.audio, indices, self.window, self.rng)
+        negative_rows = np.flatnonzero(~positives)
+        draw = self.rng.random(negative_rows.size)
+        mix = self.mix
+        edges = np.cumsum([mix.background_share, mix.speech_share, mix.cut_phrase_share])
         if self.background is not None:
-            negative_rows = np.flatnonzero(~positives)
-            taken = negative_rows[self.rng.random(negative_rows.size) < BACKGROUND_SHARE]
+            taken = negative_rows[draw < edges[0]]
             if taken.size:
                 windows[taken] = self.background.crops(taken.size, self.window, self.rng)
+        if self.speech is not None:
+            taken = negative_rows[(draw >= edges[0]) & (draw < edges[1])]
+            if taken.size:
+                windows[taken] = self.speech.crops(taken.size, self.window, self.rng)
+        for row in negative_rows[(draw >= edges[1]) & (draw < edges[2])]:
+            windows[row] = self._cut_phrase()
+        if self.speech is not None and mix.babble_probability > 0:
+            rows = np.flatnonzero(self.rng.random(len(indices)) < mix.babble_probability)
+            if rows.size:
+                babble = self.speech.crops(rows.size, self.window, self.rng)
+                snr = self.rng.uniform(*mix.babble_snr_db, size=rows.size)
+                windows[rows] = mix_at_snr(windows[rows], babble, snr)
         x = torch.from_numpy(windows).to(self.device)
         if self.augmenter is not None:
             with torch.no_grad():
                 x = self.augmenter(x, positives.astype(np.int64), self.generator)
         y = torch.from_numpy(positives.astype(np.float32)).to(self.device)
         return Batch(audio=x, labels=y, positives=positives)
+
+    def _cut_phrase(self) -> np.ndarray:
+        """A random training positive cut to its start or its end, fitted to the window at a random offset."""
+        clip = self.audio[int(self.rng.choice(self.positive_clips))]
+        keep = max(1, round(clip.size * self.rng.uniform(*self.mix.cut_range)))
+        part = clip[:keep] if self.rng.random() < 0.6 else clip[-keep:]
+        return fit_window(part, self.window, self.rng)
+
+
+def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: np.ndarray) -> np.ndarray:
+    """Rows of signal plus rows of noise scaled to snr_db below each signal row's power (a silent row: -20 dBFS)."""
+    signal_power = np.mean(np.square(signal), axis=1)
+    signal_power = np.where(signal_power < 1e-10, 0.01, signal_power)
+    noise_power = np.maximum(np.mean(np.square(noise), axis=1), 1e-12)
+    scale = np.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
+    return (signal + scale[:, None] * noise).astype(np.float32)
 
 
 class Prefetcher:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
@@ -15,14 +14,25 @@ import numpy as np
 import torch
 
 from shared.training_config import TrainingConfig
-from worker.training.augment import AugmentConfig, Augmenter, make_generator
+from worker.training.augment import AugmentConfig, Augmenter
+from worker.training.background import load_or_build_speech_bank
 from worker.training.batches import BackgroundStream, BatchMaker, Prefetcher
 from worker.training.data import BalancedSampler, fit_window, label_value, load_audio, split_clips, stack_windows
-from worker.training.evaluate import binary_metrics, score_logits, streaming_evaluation
+from worker.training.draws import make_generator
+from worker.training.evaluate import binary_metrics, score_logits
 from worker.training.export import export_model
 from worker.training.features import SAMPLE_RATE
 from worker.training.model import WakeWordModel, parameter_count
 from worker.training.plots import write_plots
+from worker.training.spectral import perturb_spectra
+from worker.training.validation import ValidationAudio
+
+BANK_SEED = 0
+"""The background speech bank's seed: fixed, so one cached bank serves every job."""
+VALIDATION_BANK_SEED = 1
+"""Another bank for validation: the same kind of speech, none of the same utterances."""
+VALIDATION_BANK_S = 600.0
+"""Seconds of it in validation: the start with every epoch, all of it for the threshold (about 3 s of scoring)."""
 
 
 @dataclass(frozen=True)
@@ -108,24 +118,36 @@ def train(
         hooks.log("too few clips to hold any out: no validation metrics for this run", "warning")
     audio = [load_audio(clip.path) for clip in clips]
     val_windows = stack_windows(audio, val_idx, window)
-    val_positives = [audio[i] for i in val_idx if labels[i] == 1]
-    val_negatives = [audio[i] for i in val_idx if labels[i] == 0]
+    validation = ValidationAudio.from_clips(audio, labels, [clip.label for clip in clips], val_idx)
+    if config.background_speech_s > 0 and val_idx.size:
+        # Minutes of a dataset's negatives say little about a rate per hour of people talking; this adds some.
+        validation.bank = load_or_build_speech_bank(cache_dir, VALIDATION_BANK_S, VALIDATION_BANK_SEED)
 
     model = WakeWordModel(config.preset).to(torch_device)
-    evaluate_streaming = functools.partial(
-        streaming_evaluation,
-        model,
-        torch_device,
-        val_positives,
-        val_negatives,
-        window=window,
-        target_fa_per_hour=config.target_fa_per_hour,
-    )
+    judged = {"window": window, "target": config.target_fa_per_hour}
     parameters = parameter_count(model)
     hooks.log(f"model preset {config.preset}: {parameters} parameters, on {torch_device}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    # The weights judged and exported are a running average of the trained ones: one step's weights swing with the
+    # batch it saw, and validation on synthetic voices is too small to pick the lucky ones reliably.
+    averaged = (
+        torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
+        )
+        if config.ema_decay > 0
+        else None
+    )
+    judged_model = averaged.module if averaged is not None else model
     augmenter = _augmenter(config, window, audio, labels, train_idx, cache_dir, torch_device)
     background = BackgroundStream([audio[i] for i in train_idx if labels[i] == 0], rng)
+    speech = None
+    if config.background_speech_s > 0:
+        started_bank = time.monotonic()
+        speech = BackgroundStream([load_or_build_speech_bank(cache_dir, config.background_speech_s, BANK_SEED)], rng)
+        hooks.log(
+            f"background speech bank: {speech.audio.size / SAMPLE_RATE / 60:.0f} min of many voices and languages "
+            f"({time.monotonic() - started_bank:.1f} s to load or make)"
+        )
     maker = BatchMaker(
         audio,
         labels,
@@ -136,6 +158,7 @@ def train(
         device=torch_device,
         augmenter=augmenter,
         background=background,
+        speech=speech,
     )
     # SpecAugment draws from its own generator: the batch thread owns the other one.
     mask_generator = make_generator(config.seed + 1, torch_device)
@@ -167,7 +190,8 @@ def train(
                 with torch.autocast(torch_device.type, enabled=use_amp):
                     if augmenter is not None:
                         with torch.no_grad():
-                            features = augmenter.mask_features(model.features(batch.audio), mask_generator)
+                            features = perturb_spectra(model.features(batch.audio), mask_generator)
+                            features = augmenter.mask_features(features, mask_generator)
                         logits = model.net(features)
                     else:
                         logits = model.logits(batch.audio)
@@ -177,6 +201,8 @@ def train(
                 scaler.step(optimizer)
                 scaler.update()
                 schedule.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 step += 1
                 value = loss.item()
                 step_time += time.perf_counter() - step_started
@@ -184,9 +210,9 @@ def train(
                     raise RuntimeError(f"training diverged: loss {value} at step {step}; try a lower learning_rate")
                 losses.append(value)
             epoch_loss = float(np.mean(losses))
-            val_metrics = binary_metrics(score_logits(model, val_windows, torch_device), labels[val_idx], "val")
+            val_metrics = binary_metrics(score_logits(judged_model, val_windows, torch_device), labels[val_idx], "val")
             # Epochs compete on what the validation audio shows; the tail's extrapolation is for the final threshold.
-            evaluation = evaluate_streaming(extrapolate=False)
+            evaluation = validation.evaluate_epoch(judged_model, torch_device, **judged)
             val_metrics.update(streaming_metrics(evaluation))
             # The epoch kept is the one with the fewest misses at the target false-accept rate, which is how the
             # model will be used; validation loss breaks ties (and decides alone when nothing could be calibrated).
@@ -197,7 +223,7 @@ def train(
                 pass
             elif best_key is None or key > best_key:
                 best_key, best_epoch, stale_epochs = key, epoch, 0
-                best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+                best_state = {name: value.detach().clone() for name, value in judged_model.state_dict().items()}
             else:
                 stale_epochs += 1
             elapsed = time.monotonic() - started
@@ -228,10 +254,12 @@ def train(
 
     if best_state is not None:
         model.load_state_dict(best_state)
+    elif averaged is not None:
+        model.load_state_dict(averaged.module.state_dict())
         hooks.log(f"keeping the weights of epoch {best_epoch} (the best validation FRR at the target FA/h)")
     data_share = data_wait_s / step_time if step_time > 0 else 0.0
     hooks.log(f"{step} steps in {step_time:.1f} s; {100 * data_share:.0f}% of it waiting for batches")
-    evaluation = evaluate_streaming(extrapolate=True)
+    evaluation = validation.calibrate(model, torch_device, **judged)
     train_windows = stack_windows(audio, train_idx, window)
     train_metrics = binary_metrics(score_logits(model, train_windows, torch_device), labels[train_idx], "train")
     best_val = binary_metrics(score_logits(model, val_windows, torch_device), labels[val_idx], "val")
@@ -252,8 +280,13 @@ def train(
         hooks.log(
             f"threshold {calibration['threshold']:.3f} for {config.target_fa_per_hour} FA/h, {how}: "
             f"FRR {calibration['frr']:.3f}, FA/h {calibration['fa_per_hour']:.2f} over "
-            f"{evaluation['negative_audio_s']:.0f} s of validation negatives"
+            f"{evaluation['negative_audio_s']:.0f} s of validation {evaluation['calibrated_on']}"
         )
+        if "near_miss_accept_rate" in evaluation:
+            hooks.log(
+                f"at that threshold {100 * evaluation['near_miss_accept_rate']:.1f}% of "
+                f"{evaluation['near_miss_clips']} held-out negative phrases (near misses) would wake the device"
+            )
     else:
         hooks.log("no positive or no negative validation audio: the threshold is not calibrated", "warning")
     metrics = {
@@ -276,6 +309,11 @@ def train(
             threshold=calibration["threshold"],
             val_precision=evaluation["precision"],
             val_recall=evaluation["recall"],
+            **(
+                {"val_near_miss_accept_rate": evaluation["near_miss_accept_rate"]}
+                if "near_miss_accept_rate" in evaluation
+                else {}
+            ),
         )
     report = {
         "metrics": metrics,
@@ -283,6 +321,8 @@ def train(
         "calibration": calibration,
         "curve": evaluation.get("curve", []),
         "negative_audio_s": evaluation.get("negative_audio_s", 0.0),
+        "calibrated_on": evaluation.get("calibrated_on"),
+        "near_miss_accept_rate": evaluation.get("near_miss_accept_rate"),
         "history": history,
         "score_histograms": evaluation.get("histograms", {}),
         "split": {"by_speaker": split.by_speaker, "message": split.message},

@@ -500,7 +500,7 @@ function trainCard(name) {
     { class: "card", "aria-labelledby": "train-title" },
     h("h2", { id: "train-title" }, "Train"),
     h("div", { class: "row" }, field("Preset", preset), field("Epochs", epochs), field("Steps per epoch", steps), field("Batch size", batch)),
-    field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour, hard_negative_weight, patience"),
+    field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour, hard_negative_weight, ema_decay, background_speech_s, patience"),
     start,
   );
   form.addEventListener("submit", async (event) => {

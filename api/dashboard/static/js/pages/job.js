@@ -227,7 +227,7 @@ function evaluationView(job, report) {
     section.append(h("p", { class: "muted" }, "This job reported no evaluation (no validation audio of both kinds)."));
   }
   const stats = h("dl", { class: "stats" },
-    [["Threshold", threshold, "threshold"], ["False accepts per hour", fa, "fa"], ["False-reject rate", frr, "frr"], ["Validation accuracy", pick(m.val_accuracy), "acc"], ["ROC AUC", pick(m.val_roc_auc), "auc"]]
+    [["Threshold", threshold, "threshold"], ["False accepts per hour", fa, "fa"], ["False-reject rate", frr, "frr"], ["Near misses that wake it", pick(m.val_near_miss_accept_rate), "near-miss"], ["Validation accuracy", pick(m.val_accuracy), "acc"], ["ROC AUC", pick(m.val_roc_auc), "auc"]]
       .filter(([, v]) => v !== undefined)
       .map(([k, v, key]) => h("div", { class: "stat", "data-stat": key }, h("dt", {}, k), h("dd", {}, fmtNum(v, 3)))),
   );

@@ -1,0 +1,259 @@
+"""Training sets of synthetic clips from several engines, made in a child process so that a seed gives the same set."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import pickle
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+
+from worker.synthesis.audio import SAMPLE_RATE
+from worker.synthesis.espeak import EspeakSynthesizer
+from worker.synthesis.fresh import call_in_fresh_process
+from worker.synthesis.noise import NOISE_COLOURS, coloured_noise
+from worker.synthesis.phrases import near_misses, ordinary_sentences, words
+from worker.synthesis.pico import PicoSynthesizer, zero_memory_per_call
+
+ENGINES = ("espeak", "pico")
+# Ranges sampled for training sets: espeak above ~300 wpm is hard to understand even for people.
+SET_RATE_RANGE_WPM = (100, 300)
+SET_PITCH_RANGE = (10, 90)
+SET_PICO_SPEED_RANGE = (0.75, 1.35)
+SET_PICO_PITCH_RANGE = (0.75, 1.35)
+NOISE_SECONDS = (1.0, 2.0)
+MIN_SET_CLIP_SECONDS = 0.3
+# Share of negatives that are ordinary sentences rather than near misses of the phrase.
+SENTENCE_SHARE = 0.2
+
+_ENGINE_NAMES = {"espeak": "espeak-ng", "pico": "Pico"}
+_PICO_PREFIX = "pico:"
+
+Label = Literal["positive", "negative", "noise"]
+# Speaks a text with the next speaker: the audio and the speaker's name.
+_Speaker = Callable[[str], tuple[np.ndarray, str]]
+
+
+@dataclass(frozen=True, eq=False)
+class SynthClip:
+    """One synthetic clip: float32 mono audio at 16 kHz and what it holds."""
+
+    label: Label
+    text: str | None
+    speaker: str
+    audio: np.ndarray
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the clip in seconds."""
+        return self.audio.size / SAMPLE_RATE
+
+
+def to_wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Float audio as PCM16 WAV bytes (what `shared.audio.normalize_clip` takes)."""
+    out = io.BytesIO()
+    sf.write(out, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+def synthesize_set(
+    phrase: str,
+    *,
+    language: str = "en",
+    positives: int,
+    negatives: int,
+    seed: int,
+    noise: int = 0,
+    voices: Sequence[str] | None = None,
+    engines: Sequence[str] | None = None,
+) -> list[SynthClip]:
+    """Positives of the phrase, near-miss and ordinary-speech negatives, and noise clips; the same for a seed.
+
+    `engines` ("espeak", "pico") take turns clip by clip; by default both when Pico speaks the language, else
+    espeak alone. `voices` limits the voices used, e.g. to keep some out for a held-out test set: espeak-ng
+    accents as they are ("en-us"), Pico voices with their engine's prefix ("pico:en-US"). An engine none of
+    them names keeps all its voices; without `engines`, only the engines they name speak.
+
+    espeak-ng carries state from one utterance to the next (its pitch flutter), and Pico reads memory a
+    previous utterance left, so the clips are made in a fresh interpreter that starts from the same state.
+    """
+    if min(positives, negatives, noise) < 0:
+        raise ValueError("clip counts cannot be negative")
+    if not words(phrase):
+        raise ValueError("the phrase has no words")
+    plan = _plan_voices(language, voices, engines)  # refuses what cannot be spoken before a process is started
+    request = {
+        "phrase": phrase,
+        "language": language,
+        "positives": positives,
+        "negatives": negatives,
+        "seed": seed,
+        "noise": noise,
+        "voices": plan,
+    }
+    with tempfile.TemporaryDirectory(prefix="wake-synth-") as tmp:
+        request_path, result_path = Path(tmp) / "request.pkl", Path(tmp) / "result.pkl"
+        request_path.write_bytes(pickle.dumps(request))
+        call_in_fresh_process(
+            "worker.synthesis.sets", "_child_main", str(request_path), str(result_path), what="speech synthesis"
+        )
+        # Our own child wrote this file a moment ago in a private temporary folder.
+        return pickle.loads(result_path.read_bytes())
+
+
+def _plan_voices(
+    language: str, voices: Sequence[str] | None, engines: Sequence[str] | None
+) -> dict[str, list[str] | None]:
+    """Engine -> the voices it may use (None: all of the language's), in ENGINES order."""
+    if engines is not None:
+        unknown = [engine for engine in engines if engine not in ENGINES]
+        if unknown or not engines:
+            named = ", ".join(map(repr, unknown)) or "(none given)"
+            raise ValueError(f"no synthesis engine {named}; available: {', '.join(ENGINES)}")
+        chosen = [engine for engine in ENGINES if engine in engines]
+    elif voices:
+        chosen = [engine for engine in ENGINES if any(_engine_of(voice) == engine for voice in voices)]
+    else:
+        chosen = ["espeak", "pico"] if _pico_voices(language) else ["espeak"]
+    available = {engine: _voices_of(engine, language) for engine in chosen}  # an unknown language fails here
+    plan: dict[str, list[str] | None] = dict.fromkeys(chosen)
+    if voices is None:
+        return plan
+    voices = list(dict.fromkeys(voices))
+    listed = [voice for engine in chosen for voice in available[engine]]
+    unknown = sorted(set(voices) - set(listed))
+    if unknown or not voices:
+        raise ValueError(
+            f"{' or '.join(_ENGINE_NAMES[e] for e in chosen)} has no {language!r} voice "
+            f"{', '.join(map(repr, unknown)) or '(none given)'}; available: {', '.join(listed)}"
+        )
+    for engine in chosen:
+        named = [voice.removeprefix(_PICO_PREFIX) for voice in voices if voice in available[engine]]
+        plan[engine] = named or None
+    return plan
+
+
+def _engine_of(voice: str) -> str:
+    return "pico" if voice.startswith(_PICO_PREFIX) else "espeak"
+
+
+def _pico_voices(language: str) -> list[str]:
+    try:
+        return PicoSynthesizer(language).voices()
+    except ValueError:
+        return []
+
+
+def _voices_of(engine: str, language: str) -> list[str]:
+    """The voices `engine` has for `language`, as `voices` names them."""
+    if engine == "pico":
+        return [_PICO_PREFIX + voice for voice in PicoSynthesizer(language).voices()]
+    return EspeakSynthesizer(language).voices()
+
+
+def _child_main(request_path: str, result_path: str) -> None:
+    zero_memory_per_call()
+    request = pickle.loads(Path(request_path).read_bytes())
+    clips = _synthesize_set_here(**request)
+    Path(result_path).write_bytes(pickle.dumps(clips, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _synthesize_set_here(
+    phrase: str,
+    *,
+    language: str,
+    positives: int,
+    negatives: int,
+    seed: int,
+    noise: int,
+    voices: dict[str, list[str] | None],
+) -> list[SynthClip]:
+    rng = np.random.default_rng(seed)
+    speakers: list[_Speaker] = []
+    if "espeak" in voices:
+        speakers.append(_espeak_speaker(language, voices["espeak"], seed, rng))
+    if "pico" in voices:
+        speakers.append(_pico_speaker(language, voices["pico"], rng))
+    if len(speakers) > 1:
+        # Drawn only for several engines: an espeak-only set stays clip for clip what it was before Pico came.
+        speakers = [speakers[i] for i in rng.permutation(len(speakers))]
+    counter = itertools.count()
+
+    def speak(label: Label, text: str) -> SynthClip:
+        audio, speaker = speakers[next(counter) % len(speakers)](text)
+        return SynthClip(label, text, speaker, _pad_to(audio, MIN_SET_CLIP_SECONDS))
+
+    target = " ".join(words(phrase))
+    clips = [speak("positive", target) for _ in range(positives)]
+
+    misses = near_misses(phrase)
+    sentences = ordinary_sentences(language, phrase)
+    n_sentences = round(negatives * SENTENCE_SHARE) if sentences else 0
+    texts = _round_robin(rng, misses, negatives - n_sentences) + _round_robin(rng, sentences, n_sentences)
+    clips += [speak("negative", texts[i]) for i in rng.permutation(len(texts))]
+
+    for _ in range(noise):
+        colour = NOISE_COLOURS[int(rng.integers(len(NOISE_COLOURS)))]
+        audio = coloured_noise(rng, rng.uniform(*NOISE_SECONDS), colour)
+        clips.append(SynthClip("noise", None, f"noise:{colour}", audio))
+    return clips
+
+
+def _espeak_speaker(language: str, voices: list[str] | None, seed: int, rng: np.random.Generator) -> _Speaker:
+    """espeak-ng voices and variants in turn (shuffled: small sets still cover them evenly), random rate and pitch."""
+    synth = EspeakSynthesizer(language)
+    synth.seed(seed)
+    voices = voices or synth.voices()
+    variants: list[str | None] = [None, *synth.variants()]
+    voice_order = [voices[i] for i in rng.permutation(len(voices))]
+    variant_order = [variants[i] for i in rng.permutation(len(variants))]
+    counter = itertools.count()
+
+    def speak(text: str) -> tuple[np.ndarray, str]:
+        i = next(counter)
+        voice, variant = voice_order[i % len(voice_order)], variant_order[i % len(variant_order)]
+        rate = int(rng.integers(SET_RATE_RANGE_WPM[0], SET_RATE_RANGE_WPM[1] + 1))
+        pitch = int(rng.integers(SET_PITCH_RANGE[0], SET_PITCH_RANGE[1] + 1))
+        audio = synth.speak(text, voice=voice, variant=variant, rate_wpm=rate, pitch=pitch)
+        name = voice if variant is None else f"{voice}+{variant}"
+        return audio, f"espeak:{name}@r{rate}p{pitch}"
+
+    return speak
+
+
+def _pico_speaker(language: str, voices: list[str] | None, rng: np.random.Generator) -> _Speaker:
+    """Pico voices in turn (shuffled), each clip at a random speed and pitch."""
+    synth = PicoSynthesizer(language)
+    voices = voices or synth.voices()
+    voice_order = [voices[i] for i in rng.permutation(len(voices))]
+    counter = itertools.count()
+
+    def speak(text: str) -> tuple[np.ndarray, str]:
+        voice = voice_order[next(counter) % len(voice_order)]
+        speed = round(float(rng.uniform(*SET_PICO_SPEED_RANGE)), 2)
+        pitch = round(float(rng.uniform(*SET_PICO_PITCH_RANGE)), 2)
+        audio = synth.speak(text, voice=voice, speed=speed, pitch=pitch)
+        return audio, f"pico:{voice}@s{speed:.2f}p{pitch:.2f}"
+
+    return speak
+
+
+def _round_robin(rng: np.random.Generator, items: list[str], count: int) -> list[str]:
+    """`count` items taken in turn from shuffled copies of `items`, so each appears before any repeats."""
+    out: list[str] = []
+    while len(out) < count:
+        out += [items[i] for i in rng.permutation(len(items))]
+    return out[:count]
+
+
+def _pad_to(audio: np.ndarray, seconds: float) -> np.ndarray:
+    missing = round(seconds * SAMPLE_RATE) - audio.size
+    if missing <= 0:
+        return audio
+    return np.pad(audio, (missing // 2, missing - missing // 2)).astype(np.float32)

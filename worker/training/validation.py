@@ -1,0 +1,99 @@
+"""The validation audio of a run, and the threshold calibrated on it.
+
+A dataset's negatives are mostly short phrases chosen to be confusable (near misses), a few seconds of them per
+minute of audio. Streamed end to end they make a far denser stream of near misses than anything a device hears,
+so a false-accept rate measured on them says little about an hour of ordinary talk. Validation therefore keeps
+two kinds of negative audio apart:
+- background: held-out synthesized speech (see worker.training.background), noise clips and long negative
+  recordings. The product's threshold is calibrated on this, so that "0.5 false accepts per hour" means an hour
+  of a room with people talking, as the user reads it;
+- phrases: the short negative clips. Their share that reaches the threshold is reported next to it (the
+  near-miss accept rate), and every epoch is chosen on all negatives together, so near misses still shape the
+  model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from worker.training.evaluate import HOP_S, probability_scorer, streaming_evaluation
+from worker.training.features import SAMPLE_RATE
+from worker.training.model import WakeWordModel
+from worker.training.streaming import clip_max_scores
+
+PHRASE_MAX_S = 3.0
+"""A negative clip up to this long is a phrase (a near miss, a word); a longer one is background."""
+MIN_BACKGROUND_S = 60.0
+"""Less background audio than this calibrates on all negatives together, as before there was a bank."""
+EPOCH_BANK_S = 120.0
+"""Seconds of the held-out speech bank each epoch is judged on; the final calibration streams all of it."""
+
+
+@dataclass
+class ValidationAudio:
+    """The held-out positives, negative phrases and background audio of one run."""
+
+    positives: list[np.ndarray]
+    phrases: list[np.ndarray] = field(default_factory=list)
+    background: list[np.ndarray] = field(default_factory=list)
+    bank: np.ndarray | None = None
+    """Held-out synthesized background speech (worker.training.background), apart from the dataset's own audio."""
+
+    @classmethod
+    def from_clips(
+        cls, audio: list[np.ndarray], labels: np.ndarray, kinds: list[str], indices: np.ndarray
+    ) -> ValidationAudio:
+        """The held-out clips sorted by kind: positives, negative phrases, and background (noise, long clips)."""
+        held = cls(positives=[audio[i] for i in indices if labels[i] == 1])
+        for i in indices:
+            if labels[i] == 1:
+                continue
+            if kinds[i] == "noise" or audio[i].size > PHRASE_MAX_S * SAMPLE_RATE:
+                held.background.append(audio[i])
+            else:
+                held.phrases.append(audio[i])
+        return held
+
+    @property
+    def negatives(self) -> list[np.ndarray]:
+        """The negative audio each epoch is judged on: all of the dataset's and the start of the bank."""
+        bank = [] if self.bank is None else [self.bank[: round(EPOCH_BANK_S * SAMPLE_RATE)]]
+        return [*self.phrases, *self.background, *bank]
+
+    @property
+    def all_background(self) -> list[np.ndarray]:
+        """Background audio for the threshold: the dataset's and the whole bank."""
+        return [*self.background, *([] if self.bank is None else [self.bank])]
+
+    @property
+    def background_s(self) -> float:
+        """Seconds of background audio, the bank's included."""
+        return sum(clip.size for clip in self.all_background) / SAMPLE_RATE
+
+    def evaluate_epoch(self, model: WakeWordModel, device: torch.device, *, window: int, target: float) -> dict:
+        """FRR and FA/h on all negatives at the observed threshold: the figure epochs compete on."""
+        return streaming_evaluation(
+            model, device, self.positives, self.negatives, window=window, target_fa_per_hour=target, extrapolate=False
+        )
+
+    def calibrate(self, model: WakeWordModel, device: torch.device, *, window: int, target: float) -> dict:
+        """The final evaluation: the threshold for `target` FA/h of background, and the near-miss accept rate there."""
+        by_background = self.background_s >= MIN_BACKGROUND_S
+        negatives = self.all_background if by_background else [*self.phrases, *self.all_background]
+        evaluation = streaming_evaluation(
+            model, device, self.positives, negatives, window=window, target_fa_per_hour=target, extrapolate=True
+        )
+        calibration = evaluation.get("calibration")
+        if not calibration:
+            return evaluation
+        evaluation["calibrated_on"] = "background" if by_background else "all negatives"
+        if self.phrases:
+            scores = clip_max_scores(
+                probability_scorer(model, device), self.phrases, window=window, hop=round(HOP_S * SAMPLE_RATE)
+            )
+            evaluation["near_miss_accept_rate"] = float(np.mean(scores >= calibration["threshold"]))
+            evaluation["near_miss_clips"] = len(self.phrases)
+        return evaluation
