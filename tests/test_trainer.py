@@ -374,3 +374,11 @@ def test_the_exported_weights_are_a_running_average_of_the_trained_ones(
         if value.is_floating_point():
             assert torch.allclose(averaged[name], value, atol=1e-4), name
     assert any(not torch.allclose(last_step[k], v, atol=1e-4) for k, v in first_step.items() if v.is_floating_point())
+
+
+def test_the_quick_preset_is_the_tiny_model_with_fewer_steps_and_overrides_still_win() -> None:
+    from shared.training_config import resolve_config
+
+    quick = resolve_config("quick", None)
+    assert quick.preset == "tiny" and quick.epochs * quick.steps_per_epoch < resolve_config(None, None).epochs * 50 / 3
+    assert resolve_config("quick", {"epochs": 3}).epochs == 3

@@ -489,7 +489,7 @@ function clipRow(clip, trash, path, refresh) {
 }
 
 function trainCard(name) {
-  const preset = select("preset", [["", "default"], ["tiny", "tiny"], ["small", "small"], ["base", "base"]], "");
+  const preset = select("preset", [["", "default"], ["quick", "quick (a first try)"], ["tiny", "tiny"], ["small", "small"], ["base", "base"]], "");
   const epochs = h("input", { name: "epochs", type: "number", min: 1, max: 500, placeholder: "default" });
   const steps = h("input", { name: "steps_per_epoch", type: "number", min: 1, placeholder: "default" });
   const batch = h("input", { name: "batch_size", type: "number", min: 1, placeholder: "default" });
