@@ -395,3 +395,14 @@ def test_augmenter_runs_where_the_batch_is_and_moves_its_banks_with_it(device: s
 def test_configs_refuse_impossible_settings_with_a_message(make: Callable[[], object]) -> None:
     with pytest.raises(ValueError, match="must"):
         make()
+
+
+def test_mix_at_snr_scales_each_rows_noise_to_its_own_ratio() -> None:
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((3, 1_000)).astype(np.float32)
+    noise = 5 * rng.standard_normal((3, 1_000)).astype(np.float32)
+    snr = np.array([0.0, 10.0, 20.0])
+    clean = torch.from_numpy(signal)
+    added = (mix_at_snr(clean, torch.from_numpy(noise), torch.from_numpy(snr)) - clean).numpy()
+    measured = 10 * np.log10(np.mean(signal**2, axis=1) / np.mean(added**2, axis=1))
+    assert np.allclose(measured, snr, atol=1e-3)

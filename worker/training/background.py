@@ -11,7 +11,6 @@ same audio.
 
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -147,9 +146,7 @@ def build_speech_bank(seconds: float, seed: int) -> np.ndarray:
     pieces: list[np.ndarray] = []
     total = 0
     target = round(seconds * SAMPLE_RATE)
-    for _ in itertools.count():
-        if total >= target:
-            break
+    while total < target:
         if rng.random() < ENGLISH_SHARE:
             text, voice = english_sentence(rng), english_voices[int(rng.integers(len(english_voices)))]
         else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from worker.training.augment import Augmenter
+from worker.training.augment import Augmenter, mix_at_snr
 from worker.training.data import BalancedSampler, fit_window, stack_windows
 from worker.training.draws import make_generator
 
@@ -124,13 +124,13 @@ class BatchMaker:
                 windows[taken] = self.speech.crops(taken.size, self.window, self.rng)
         for row in negative_rows[(draw >= edges[1]) & (draw < edges[2])]:
             windows[row] = self._cut_phrase()
+        x = torch.from_numpy(windows).to(self.device)
         if self.speech is not None and mix.babble_probability > 0:
             rows = np.flatnonzero(self.rng.random(len(indices)) < mix.babble_probability)
             if rows.size:
-                babble = self.speech.crops(rows.size, self.window, self.rng)
-                snr = self.rng.uniform(*mix.babble_snr_db, size=rows.size)
-                windows[rows] = mix_at_snr(windows[rows], babble, snr)
-        x = torch.from_numpy(windows).to(self.device)
+                babble = torch.from_numpy(self.speech.crops(rows.size, self.window, self.rng)).to(self.device)
+                snr = torch.from_numpy(self.rng.uniform(*mix.babble_snr_db, size=rows.size)).to(self.device)
+                x[rows] = mix_at_snr(x[rows], babble, snr)
         if self.augmenter is not None:
             with torch.no_grad():
                 x = self.augmenter(x, positives.astype(np.int64), self.generator)
@@ -143,15 +143,6 @@ class BatchMaker:
         keep = max(1, round(clip.size * self.rng.uniform(*self.mix.cut_range)))
         part = clip[:keep] if self.rng.random() < 0.6 else clip[-keep:]
         return fit_window(part, self.window, self.rng)
-
-
-def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: np.ndarray) -> np.ndarray:
-    """Rows of signal plus rows of noise scaled to snr_db below each signal row's power (a silent row: -20 dBFS)."""
-    signal_power = np.mean(np.square(signal), axis=1)
-    signal_power = np.where(signal_power < 1e-10, 0.01, signal_power)
-    noise_power = np.maximum(np.mean(np.square(noise), axis=1), 1e-12)
-    scale = np.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
-    return (signal + scale[:, None] * noise).astype(np.float32)
 
 
 class Prefetcher:

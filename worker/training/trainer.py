@@ -254,9 +254,9 @@ def train(
 
     if best_state is not None:
         model.load_state_dict(best_state)
+        hooks.log(f"keeping the weights of epoch {best_epoch} (the best validation FRR at the target FA/h)")
     elif averaged is not None:
         model.load_state_dict(averaged.module.state_dict())
-        hooks.log(f"keeping the weights of epoch {best_epoch} (the best validation FRR at the target FA/h)")
     data_share = data_wait_s / step_time if step_time > 0 else 0.0
     hooks.log(f"{step} steps in {step_time:.1f} s; {100 * data_share:.0f}% of it waiting for batches")
     evaluation = validation.calibrate(model, torch_device, **judged)
