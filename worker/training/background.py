@@ -34,21 +34,22 @@ PICO_SHARE = 0.3
 """Of the utterances, the share spoken by SVOX Pico (when installed) rather than espeak-ng: every engine that
 speaks positives must speak negatives too, or the engine itself becomes a cue."""
 
-_SUBJECTS = (
+# Template parts of the English sentences (public: bench/espeak_smoke.py speaks its background from them too).
+SUBJECTS = (
     "my sister", "the neighbour", "our teacher", "the old man", "a friend of mine", "the driver", "my uncle",
     "the new manager", "her cousin", "the children", "the doctor", "everyone at work", "the baker", "his wife",
     "the pilot", "my grandmother", "a stranger", "the team", "your brother", "the students",
 )  # fmt: skip
-_VERBS = (
+VERBS = (
     "forgot", "painted", "borrowed", "carried", "found", "cleaned", "sold", "ordered", "fixed", "described",
     "wanted", "opened", "lost", "planted", "delivered", "noticed", "cooked", "measured", "returned", "counted",
 )  # fmt: skip
-_OBJECTS = (
+OBJECTS = (
     "the blue umbrella", "a box of apples", "the kitchen table", "three old letters", "the garden gate",
     "a bag of flour", "the bicycle", "some warm bread", "the front window", "a pair of boots", "the map",
     "a yellow kite", "the radio", "two tickets", "the heavy suitcase", "a new lamp", "the wooden chair",
 )  # fmt: skip
-_ENDINGS = (
+ENDINGS = (
     "last week", "this morning", "before dinner", "after the meeting", "on Sunday", "in the rain",
     "without asking", "near the station", "at the market", "for the party", "yesterday", "again", "",
 )  # fmt: skip
@@ -67,7 +68,7 @@ def english_sentence(rng: np.random.Generator) -> str:
     """An everyday English sentence or question from templates."""
     if rng.random() < 0.25:
         return _QUESTIONS[int(rng.integers(len(_QUESTIONS)))]
-    parts = [_SUBJECTS, _VERBS, _OBJECTS, _ENDINGS]
+    parts = [SUBJECTS, VERBS, OBJECTS, ENDINGS]
     return " ".join(filter(None, (part[int(rng.integers(len(part)))] for part in parts)))
 
 
