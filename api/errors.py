@@ -16,6 +16,12 @@ class ServiceError(Exception):
         self.extra = extra
 
 
+class MalformedRequest(ServiceError):
+    """The request body cannot be parsed at all (a broken multipart body, an unknown charset)."""
+
+    status_code = 400
+
+
 class InvalidInput(ServiceError):
     """The request is well-formed but its values are not acceptable."""
 

@@ -62,14 +62,36 @@ def require_source(source: str) -> str:
     return source
 
 
+MAX_SEQ = 2**63 - 1
+"""The largest event sequence number either database can hold (a signed 64-bit integer)."""
+
+
+def refuse_unstorable(text: str, field: str) -> str:
+    """The text unchanged, unless it holds what Postgres cannot store: a NUL character or a lone surrogate."""
+    if "\x00" in text:
+        # Postgres text and JSONB cannot hold NUL; refusing it everywhere keeps SQLite and Postgres alike.
+        raise InvalidInput(f"{field} contains a NUL character; send plain text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{field} contains a lone UTF-16 surrogate (an escape like \\ud800); send plain text"
+        ) from None
+    return text
+
+
+def check_sequence(value: int, what: str) -> int:
+    """An event sequence number a client resumes after: 0 or more, and one a database can hold."""
+    if not 0 <= value <= MAX_SEQ:
+        raise InvalidInput(f"{what} must be an event sequence number from 0 to {MAX_SEQ}; got {value}")
+    return value
+
+
 def clean_text(text: str | None, field: str, max_length: int) -> str | None:
-    """Strip surrounding white space (empty becomes None) and refuse NUL bytes or over-long text."""
+    """Strip surrounding white space (empty becomes None) and refuse unstorable or over-long text."""
     if text is None:
         return None
-    if "\x00" in text:
-        # Postgres text cannot hold NUL; refusing it everywhere keeps SQLite and Postgres alike.
-        raise InvalidInput(f"{field} contains a NUL character; send plain text")
-    text = text.strip()
+    text = refuse_unstorable(text, field).strip()
     if len(text) > max_length:
         raise InvalidInput(f"{field} is {len(text)} characters; use at most {max_length}")
     return text or None

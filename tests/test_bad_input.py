@@ -82,13 +82,18 @@ def send_one(data: bytes, name: str = "take.wav", **fields: str | None) -> Send:
     return send_files([(name, data)], **fields)
 
 
-def send_raw_multipart(parts: list[tuple[str, str, bytes]]) -> Send:
-    """A multipart body built by hand: (field, filename or "", content) per part."""
+def send_raw_multipart(parts: list[tuple[str, str, bytes]], *, charset: str | None = None, cut: int = 0) -> Send:
+    """A multipart body built by hand: (field, filename or "", content) per part; text parts may name a charset,
+    and the body may lose its last `cut` bytes."""
     chunks = []
     for name, filename, content in parts:
         disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        chunks.append(f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n")
+        content_type = f"Content-Type: text/plain; charset={charset}\r\n" if charset and not filename else ""
+        chunks.append(
+            f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n{content_type}\r\n".encode() + content + b"\r\n"
+        )
     body = b"".join(chunks) + f"--{BOUNDARY}--\r\n".encode()
+    body = body[: len(body) - cut]
     headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
     return lambda client, _: client.post(RECORDINGS, content=body, headers=headers)
 
@@ -159,6 +164,30 @@ CASES = [
     Case("unknown_source_is_422", send_one(new_wav(0), source="scraped"), 422, ("unknown source 'scraped'",)),
     Case("speaker_over_128_characters_is_422", send_one(new_wav(0), speaker="x" * 129), 422, ("at most 128",)),
     Case("speaker_with_a_nul_byte_is_422", send_one(new_wav(0), speaker="ana\x00"), 422, ("speaker",)),
+    Case(
+        "text_field_that_is_not_utf_8_is_400",
+        send_raw_multipart([("files", "take.wav", new_wav(0)), ("label", "", b"posi\xfftive")]),
+        400,
+        ("not valid utf-8", "send the fields as utf-8"),
+    ),
+    Case(
+        "text_field_in_an_unknown_charset_is_400",
+        send_raw_multipart([("files", "take.wav", new_wav(0)), ("label", "", b"positive")], charset="klingon"),
+        400,
+        ("unknown charset", "klingon"),
+    ),
+    Case(
+        "more_form_parts_than_the_parser_takes_is_413_naming_the_limit",
+        send_raw_multipart([("label", "", b"positive")] + [("files", f"{i}.wav", b"RIFF") for i in range(1000)]),
+        413,
+        ("more than 1000 form parts", "at most 996 files"),
+    ),
+    Case(
+        "multipart_body_cut_off_is_400",
+        send_raw_multipart([("label", "", b"positive"), ("files", "take.wav", new_wav(0))], cut=40),
+        400,
+        ("cannot be read", NOTHING_STORED),
+    ),
     # What the request as a whole is.
     Case(
         "empty_multipart_body_is_422",

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from api.errors import InvalidInput, NotFound
 from api.events.relay import EventFilter, EventRelay
-from api.validation import check_dataset_name, parse_job_id
+from api.validation import check_dataset_name, check_sequence, parse_job_id
 from shared.db.models import FINISHED_STATES, Event, Job
 from shared.events import EventMessage, to_message
 
@@ -87,14 +87,12 @@ def _sse_frame(message: EventMessage | None) -> bytes:
 def _last_event_id(request: Request, after: int | None) -> int:
     raw = request.headers.get("last-event-id")
     if raw is None:
-        return after or 0
+        return check_sequence(after or 0, "after")
     try:
         value = int(raw)
     except ValueError:
         raise InvalidInput(f"Last-Event-ID {raw!r} is not an event sequence number") from None
-    if value < 0:
-        raise InvalidInput("Last-Event-ID must be 0 or more")
-    return value
+    return check_sequence(value, "Last-Event-ID")
 
 
 def _sse_response(frames: AsyncIterator[EventMessage | None]) -> Stream:
@@ -148,6 +146,8 @@ async def events_socket(
     await socket.accept()
     try:
         event_filter = _filter(dataset, job_id)
+        if after is not None:
+            check_sequence(after, "after")
     except InvalidInput as exc:
         await socket.send_json({"type": "error", "detail": exc.detail})
         await socket.close(code=1008)

@@ -16,7 +16,7 @@ from api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from api.events.recorder import EventRecorder
 from api.jobs import schemas
 from api.jobs.dispatch import Dispatcher
-from api.validation import check_page
+from api.validation import check_page, check_sequence, refuse_unstorable
 from shared.db.base import utcnow
 from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Dataset, Event, Job
 from shared.settings import Settings
@@ -80,7 +80,10 @@ class JobService:
     async def submit_synthesis(self, dataset_name: str, request: schemas.SynthesizeRequest) -> schemas.Job:
         """Queue a job that synthesizes clips into the dataset (positives, near misses, noise)."""
         dataset = await self.datasets.get(dataset_name)
-        phrase = " ".join(request.phrase.split())
+        phrase = " ".join(refuse_unstorable(request.phrase, "phrase").split())
+        refuse_unstorable(request.language, "language")
+        for voice in request.voices or []:
+            refuse_unstorable(voice, "voices")
         if not phrase:
             raise InvalidInput("phrase is empty; give the wake phrase to synthesize, e.g. 'hey jarvis'")
         config = {
@@ -151,8 +154,7 @@ class JobService:
         await self.get(job_id)
         if not 1 <= limit <= MAX_LOG_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_LOG_PAGE}")
-        if not 0 <= after <= 2**62:
-            raise InvalidInput("after must be a sequence number (0 or more)")
+        check_sequence(after, "after")
         rows = (
             await self.session.scalars(
                 select(Event)

@@ -5,17 +5,41 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.datastructures import UploadFile
+from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.di import NamedDependency
+from litestar.exceptions import ClientException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import File
 
-from api.errors import InvalidInput, UnsupportedMediaType
+from api.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from api.recordings.schemas import Clip, ClipPage, ClipsAdded, ClipUpdate
 from api.recordings.service import ClipFilter, RecordingService, Upload
 from api.validation import parse_clip_id
 
 TEXT_FIELDS = ("label", "speaker", "notes", "source")
+
+
+async def _read_form(request: Request) -> FormMultiDict:
+    """The parsed multipart body; a body the parser cannot read is the client's error (4xx), never a 500."""
+    try:
+        return await request.form()
+    except UnicodeDecodeError as exc:
+        raise MalformedRequest(
+            f"a text field of the form is not valid {exc.encoding} text; send the fields as UTF-8"
+        ) from None
+    except LookupError as exc:  # a part's Content-Type names a charset Python does not know
+        raise MalformedRequest(f"a form part names an unknown charset ({exc}); send the fields as UTF-8") from None
+    except RequestEntityTooLarge:
+        raise  # the body is over the byte limit: the app's handler names WAKE_TRAINING_MAX_UPLOAD_MB
+    except ClientException as exc:
+        if "Too Large" in exc.detail:  # Litestar's words for too many parts, kept a 400 for compatibility
+            limit = request.app.multipart_form_part_limit
+            files = limit - len(TEXT_FIELDS)
+            raise PayloadTooLarge(
+                f"the upload has more than {limit} form parts; send at most {files} files per request"
+            ) from None
+        raise MalformedRequest(f"the multipart body cannot be read ({exc.detail}); nothing was stored") from None
 
 
 class RecordingController(Controller):
@@ -35,7 +59,7 @@ class RecordingController(Controller):
                 f"uploads are multipart/form-data, not {media_type or 'an empty content type'}; "
                 "send the files as form fields with a `label` field"
             )
-        form = await request.form()
+        form = await _read_form(request)
         uploads: list[Upload] = []
         fields: dict[str, str] = {}
         for key, value in form.multi_items():
