@@ -129,14 +129,23 @@ def detect(model: str, audio: str | None, threshold: float | None, refractory: f
 @click.option("--noise", default=10, show_default=True, type=click.IntRange(min=0), help="Coloured-noise clips.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The same seed gives the same clips.")
 @click.option(
-    "--voice", "voices", multiple=True, help="Only this voice (en-us, or pico:en-GB for Pico); repeat for several."
+    "--voice",
+    "voices",
+    multiple=True,
+    help="Only this voice (en-us; pico:en-GB for Pico; piper:NAME for a Piper voice file); repeat for several.",
 )
 @click.option(
     "--engine",
     "engines",
     multiple=True,
-    type=click.Choice(["espeak", "pico"]),
-    help="Only this engine; repeat for several (default: both where Pico speaks the language).",
+    type=click.Choice(["espeak", "pico", "piper"]),
+    help="Only this engine; repeat for several (default: every engine with a voice for the language).",
+)
+@click.option(
+    "--piper-voices",
+    "piper_voices",
+    type=click.Path(file_okay=False, exists=True),
+    help="Folder of Piper voice files (NAME.onnx + NAME.onnx.json); default: the service's Piper voices folder.",
 )
 def synth(
     phrase: str,
@@ -148,8 +157,9 @@ def synth(
     seed: int,
     voices: tuple[str, ...],
     engines: tuple[str, ...],
+    piper_voices: str | None,
 ) -> None:
-    """Synthesize PHRASE and its near misses with espeak-ng and Pico into OUT/{positive,negative,noise}/NNNN.wav."""
+    """Synthesize PHRASE and its near misses (espeak-ng, Pico, Piper) into OUT/{positive,negative,noise}/NNNN.wav."""
     import json
     import time
     from pathlib import Path
@@ -171,6 +181,7 @@ def synth(
             seed=seed,
             voices=list(voices) or None,
             engines=list(engines) or None,
+            piper_voices_dir=Path(piper_voices) if piper_voices else get_settings().resolved_piper_voices_dir,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

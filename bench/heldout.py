@@ -116,7 +116,7 @@ def train_like_a_user(args: argparse.Namespace, data_dir: Path) -> tuple[Path, f
     from api.app import create_app
     from shared.settings import Settings
 
-    settings = Settings(data_dir=data_dir, worker_threads=args.threads)
+    settings = Settings(data_dir=data_dir, worker_threads=args.threads, piper_voices_dir=args.piper_voices)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.resolved_database_url)
     app = create_app(settings)
@@ -125,13 +125,17 @@ def train_like_a_user(args: argparse.Namespace, data_dir: Path) -> tuple[Path, f
     with TestClient(app=app) as client:
         expect(client.post("/datasets", json={"name": DATASET, "wake_phrase": PHRASE}), 201)
         started = time.monotonic()
-        queued = client.post(f"/datasets/{DATASET}/synthesize", json={"phrase": PHRASE, "count": args.count})
+        synthesize = {"phrase": PHRASE, "count": args.count, "seed": args.seed}
+        queued = client.post(f"/datasets/{DATASET}/synthesize", json=synthesize)
         wait(client, expect(queued, 202)["id"], SYNTH_TIMEOUT_S)
         counts = client.get(f"/datasets/{DATASET}").json()["clip_counts"]
         print(f"synthesized {counts} in {time.monotonic() - started:.0f} s")
         body: dict[str, Any] = {"dataset": DATASET}
-        if args.overrides is not None:
-            body["config_overrides"] = json.loads(args.overrides)
+        overrides = {} if args.overrides is None else json.loads(args.overrides)
+        if args.seed:
+            overrides.setdefault("seed", args.seed)
+        if overrides:
+            body["config_overrides"] = overrides
         started = time.monotonic()
         job = wait(client, expect(client.post("/train", json=body), 202)["id"], TRAIN_TIMEOUT_S)
         elapsed = time.monotonic() - started
@@ -226,6 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="score this export folder (model.onnx, metrics.json); no training")
     parser.add_argument("--count", type=harness.positive_int, default=400, help="positives to synthesize")
     parser.add_argument("--overrides", help="JSON config_overrides for POST /train (default: none, product defaults)")
+    parser.add_argument(
+        "--piper-voices",
+        type=Path,
+        help="folder of Piper voice files the synthesis also speaks with (default: none, espeak-ng and Pico only)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the synthesized set and of training (runs differ by ~10 points: compare several)",
+    )
     parser.add_argument(
         "--threads", type=int, default=0, help="the worker's torch threads (default 0: the product's, cores - 1)"
     )

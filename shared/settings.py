@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None
     """Where training keeps what it makes once and reuses (room responses, speech banks); unset: data dir's `cache/`."""
 
+    piper_voices_dir: Path | None = None
+    """Piper voices (`<name>.onnx` + `<name>.onnx.json`) that synthesis speaks with; unset: data dir's `voices/`."""
+
     database_url: str | None = None
     """SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`. Unset: SQLite `wake-training.db` in the data dir."""
 
@@ -93,6 +96,11 @@ class Settings(BaseSettings):
     def resolved_cache_dir(self) -> Path:
         """The configured cache folder, or `cache/` under the data dir."""
         return (self.cache_dir or self.data_dir / "cache").expanduser().resolve()
+
+    @property
+    def resolved_piper_voices_dir(self) -> Path:
+        """The configured Piper voices folder, or `voices/` under the data dir."""
+        return (self.piper_voices_dir or self.data_dir / "voices").expanduser().resolve()
 
     @property
     def max_upload_bytes(self) -> int:

@@ -204,7 +204,7 @@ def test_voices_can_name_pico_voices_too() -> None:
 
 
 def test_an_unknown_engine_or_pico_voice_is_refused_naming_the_available_ones() -> None:
-    with pytest.raises(ValueError, match=r"no synthesis engine 'festival'; available: espeak, pico"):
+    with pytest.raises(ValueError, match=r"no synthesis engine 'festival'; available: espeak, pico, piper"):
         synthesize_set("hey jarvis", positives=1, negatives=1, seed=0, engines=["espeak", "festival"])
     with pytest.raises(ValueError, match=r"Pico has no 'en' voice 'pico:en-AU'; available: pico:en-GB, pico:en-US"):
         synthesize_set("hey jarvis", positives=1, negatives=1, seed=0, voices=["pico:en-AU"])

@@ -1,4 +1,4 @@
-"""A synthesize job: espeak-ng and Pico clips of the phrase, near misses and noise, stored as the dataset's own."""
+"""A synthesize job: espeak-ng, Pico and Piper clips of the phrase, near misses and noise, stored in the dataset."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def run_synthesis(job: Job, attempt: int, *, store: JobStore, settings: Settings
         seed=config["seed"],
         voices=config.get("voices"),
         engines=config.get("engines"),
+        piper_voices_dir=settings.resolved_piper_voices_dir,
     )
     used = Counter(clip.speaker.split(":")[0] for clip in clips if clip.label != "noise")
     hooks.log(f"engines: {', '.join(f'{engine} ({n} clips)' for engine, n in sorted(used.items())) or 'none'}")

@@ -18,7 +18,7 @@ class TrainRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """Synthesize clips with espeak-ng and Pico: `count` positives of the phrase, near misses and noise clips."""
+    """Synthesize clips (espeak-ng, Pico, Piper voices): `count` positives of the phrase, near misses and noise."""
 
     phrase: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     count: Annotated[int, msgspec.Meta(ge=1, le=5000)]
@@ -32,11 +32,11 @@ class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    """Voices to speak with: espeak-ng accents as named, Pico voices with a prefix, e.g. ["en-us", "pico:en-GB"];
-    all of the language's when omitted."""
-    engines: Annotated[list[Literal["espeak", "pico"]], msgspec.Meta(min_length=1)] | None = None
-    """Engines that take turns clip by clip, "espeak" and "pico"; when omitted, the engines `voices` names, else both
-    where Pico speaks the language and espeak alone where it does not."""
+    """Voices to speak with: espeak-ng accents as named, Pico and Piper voices with a prefix, e.g. ["en-us",
+    "pico:en-GB", "piper:en_US-joe-medium"]; all of the language's when omitted."""
+    engines: Annotated[list[Literal["espeak", "pico", "piper"]], msgspec.Meta(min_length=1)] | None = None
+    """Engines that take turns clip by clip, "espeak", "pico" and "piper" (the voice files in the server's Piper
+    voices folder); when omitted, the engines `voices` names, else every engine with a voice for the language."""
 
 
 class Artifact(msgspec.Struct):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -19,6 +20,7 @@ from api.jobs.dispatch import Dispatcher
 from api.validation import check_page, check_sequence, refuse_unstorable
 from shared.db.base import utcnow
 from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Dataset, Event, Job
+from shared.piper_voices import find_voices, voices_for
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.training_config import ConfigError, config_to_dict, resolve_config
@@ -86,6 +88,7 @@ class JobService:
             refuse_unstorable(voice, "voices")
         if not phrase:
             raise InvalidInput("phrase is empty; give the wake phrase to synthesize, e.g. 'hey jarvis'")
+        await self._check_piper_voices(request)
         config = {
             "phrase": phrase,
             "language": request.language,
@@ -99,6 +102,26 @@ class JobService:
         job = _new_job(dataset, "synthesize", config=config, clips=[], fingerprint=config)
         await self._queue(job, {"config": config})
         return self.to_schema(job)
+
+    async def _check_piper_voices(self, request: schemas.SynthesizeRequest) -> None:
+        """422 now, not a failed job later, when Piper is asked for and the voices folder cannot give it."""
+        named = [voice.removeprefix("piper:") for voice in request.voices or [] if voice.startswith("piper:")]
+        if "piper" not in (request.engines or []) and not named:
+            return
+        folder = self.settings.resolved_piper_voices_dir
+        voices = await asyncio.to_thread(find_voices, folder)
+        speaking = voices_for(request.language, voices)
+        if not speaking:
+            raise InvalidInput(
+                f"no Piper voice speaks {request.language!r} in {folder}; put a voice's <name>.onnx and "
+                f"<name>.onnx.json there (WAKE_TRAINING_PIPER_VOICES_DIR); voices there: {', '.join(voices) or 'none'}"
+            )
+        unknown = [name for name in named if name not in speaking]
+        if unknown:
+            raise InvalidInput(
+                f"no {request.language!r} Piper voice {', '.join(map(repr, unknown))}; "
+                f"available: {', '.join('piper:' + name for name in speaking)}"
+            )
 
     async def _queue(self, job: Job, payload: dict) -> None:
         """Write the job row and its `job.queued` event, then hand the job to a worker."""

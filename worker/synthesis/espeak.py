@@ -29,6 +29,7 @@ _POS_CHARACTER = 1
 _ESPEAK_CHARS_UTF8 = 1
 _ESPEAK_RATE, _ESPEAK_VOLUME, _ESPEAK_PITCH, _ESPEAK_RANGE = 1, 2, 3, 4
 _EE_OK = 0
+_PHONEMES_IPA = 0x02
 
 
 class _EspeakVoice(ctypes.Structure):
@@ -74,6 +75,8 @@ class _Espeak:
             ctypes.c_void_p,
         ]
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         self.lib = lib
         self.sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), 0)
         if self.sample_rate <= 0:
@@ -139,6 +142,21 @@ class _Espeak:
         if status != _EE_OK:
             raise RuntimeError(f"espeak-ng failed to synthesize {text!r} (status {status})")
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+    def phonemes(self, text: str, voice_name: str) -> list[str]:
+        """IPA phonemes of each clause of `text` as `voice_name` reads it; call with `lock` held."""
+        if self.lib.espeak_SetVoiceByName(voice_name.encode()) != _EE_OK:
+            raise ValueError(f"espeak-ng has no voice {voice_name!r}")
+        # espeak-ng advances the pointer clause by clause and sets it to NULL after the last one.
+        cursor = ctypes.c_char_p(text.encode())
+        clauses = []
+        while cursor.value:
+            clauses.append(
+                (
+                    self.lib.espeak_TextToPhonemes(ctypes.byref(cursor), _ESPEAK_CHARS_UTF8, _PHONEMES_IPA) or b""
+                ).decode()
+            )
+        return clauses
 
 
 _espeak: _Espeak | None = None
@@ -233,6 +251,14 @@ class EspeakSynthesizer:
         if trimmed.size == 0:
             raise ValueError(f"espeak-ng produced no audible speech for {text!r}")
         return trimmed
+
+    def phonemes(self, text: str, voice: str | None = None) -> list[str]:
+        """The IPA phonemes of each clause of `text` as UTF-8 text, one string a clause (what Piper voices read)."""
+        voice = (voice or self.default_voice).lower()
+        if voice not in self._espeak.voice_languages:
+            raise ValueError(f"espeak-ng has no voice {voice!r}; voices for {self.language!r}: {self.voices()}")
+        with self._espeak.lock:
+            return self._espeak.phonemes(text, voice)
 
     def seed(self, seed: int) -> None:
         """Seed espeak-ng's own noise generator (breathy variants use it)."""

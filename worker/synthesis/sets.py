@@ -20,20 +20,26 @@ from worker.synthesis.fresh import call_in_fresh_process
 from worker.synthesis.noise import NOISE_COLOURS, coloured_noise
 from worker.synthesis.phrases import near_misses, ordinary_sentences, words
 from worker.synthesis.pico import PicoSynthesizer, zero_memory_per_call
+from worker.synthesis.piper import PiperSynthesizer
 
-ENGINES = ("espeak", "pico")
+ENGINES = ("espeak", "pico", "piper")
 # Ranges sampled for training sets: espeak above ~300 wpm is hard to understand even for people.
 SET_RATE_RANGE_WPM = (100, 300)
 SET_PITCH_RANGE = (10, 90)
 SET_PICO_SPEED_RANGE = (0.75, 1.35)
 SET_PICO_PITCH_RANGE = (0.75, 1.35)
+# Around Piper's defaults (1.0, 0.667, 0.8): slower and faster speech, more and less varied timbre and timing.
+SET_PIPER_LENGTH_RANGE = (0.75, 1.35)
+SET_PIPER_NOISE_RANGE = (0.4, 1.0)
+SET_PIPER_NOISE_W_RANGE = (0.4, 1.1)
 NOISE_SECONDS = (1.0, 2.0)
 MIN_SET_CLIP_SECONDS = 0.3
 # Share of negatives that are ordinary sentences rather than near misses of the phrase.
 SENTENCE_SHARE = 0.2
 
-_ENGINE_NAMES = {"espeak": "espeak-ng", "pico": "Pico"}
-_PICO_PREFIX = "pico:"
+_ENGINE_NAMES = {"espeak": "espeak-ng", "pico": "Pico", "piper": "Piper"}
+# How `voices` names a voice of each engine but espeak's, whose accents go as they are ("en-us").
+_PREFIXES = {"pico": "pico:", "piper": "piper:"}
 
 Label = Literal["positive", "negative", "noise"]
 # Speaks a text with the next speaker: the audio and the speaker's name.
@@ -72,13 +78,15 @@ def synthesize_set(
     noise: int = 0,
     voices: Sequence[str] | None = None,
     engines: Sequence[str] | None = None,
+    piper_voices_dir: Path | None = None,
 ) -> list[SynthClip]:
     """Positives of the phrase, near-miss and ordinary-speech negatives, and noise clips; the same for a seed.
 
-    `engines` ("espeak", "pico") take turns clip by clip; by default both when Pico speaks the language, else
-    espeak alone. `voices` limits the voices used, e.g. to keep some out for a held-out test set: espeak-ng
-    accents as they are ("en-us"), Pico voices with their engine's prefix ("pico:en-US"). An engine none of
-    them names keeps all its voices; without `engines`, only the engines they name speak.
+    `engines` ("espeak", "pico", "piper") take turns clip by clip; by default every engine with a voice for the
+    language: espeak-ng always, Pico for its six languages, Piper for the voice files in `piper_voices_dir`.
+    `voices` limits the voices used, e.g. to keep some out for a held-out test set: espeak-ng accents as they
+    are ("en-us"), the others with their engine's prefix ("pico:en-US", "piper:en_US-joe-medium"). An engine
+    none of them names keeps all its voices; without `engines`, only the engines they name speak.
 
     espeak-ng carries state from one utterance to the next (its pitch flutter), and Pico reads memory a
     previous utterance left, so the clips are made in a fresh interpreter that starts from the same state.
@@ -87,7 +95,8 @@ def synthesize_set(
         raise ValueError("clip counts cannot be negative")
     if not words(phrase):
         raise ValueError("the phrase has no words")
-    plan = _plan_voices(language, voices, engines)  # refuses what cannot be spoken before a process is started
+    # Refuses what cannot be spoken before a process is started.
+    plan = _plan_voices(language, voices, engines, piper_voices_dir)
     request = {
         "phrase": phrase,
         "language": language,
@@ -96,6 +105,7 @@ def synthesize_set(
         "seed": seed,
         "noise": noise,
         "voices": plan,
+        "piper_voices_dir": piper_voices_dir,
     }
     with tempfile.TemporaryDirectory(prefix="wake-synth-") as tmp:
         request_path, result_path = Path(tmp) / "request.pkl", Path(tmp) / "result.pkl"
@@ -108,7 +118,7 @@ def synthesize_set(
 
 
 def _plan_voices(
-    language: str, voices: Sequence[str] | None, engines: Sequence[str] | None
+    language: str, voices: Sequence[str] | None, engines: Sequence[str] | None, piper_dir: Path | None
 ) -> dict[str, list[str] | None]:
     """Engine -> the voices it may use (None: all of the language's), in ENGINES order."""
     if engines is not None:
@@ -120,8 +130,8 @@ def _plan_voices(
     elif voices:
         chosen = [engine for engine in ENGINES if any(_engine_of(voice) == engine for voice in voices)]
     else:
-        chosen = ["espeak", "pico"] if _pico_voices(language) else ["espeak"]
-    available = {engine: _voices_of(engine, language) for engine in chosen}  # an unknown language fails here
+        chosen = [engine for engine in ENGINES if engine == "espeak" or _speaks(engine, language, piper_dir)]
+    available = {engine: _voices_of(engine, language, piper_dir) for engine in chosen}  # unknown language: fails
     plan: dict[str, list[str] | None] = dict.fromkeys(chosen)
     if voices is None:
         return plan
@@ -134,26 +144,29 @@ def _plan_voices(
             f"{', '.join(map(repr, unknown)) or '(none given)'}; available: {', '.join(listed)}"
         )
     for engine in chosen:
-        named = [voice.removeprefix(_PICO_PREFIX) for voice in voices if voice in available[engine]]
+        prefix = _PREFIXES.get(engine, "")
+        named = [voice.removeprefix(prefix) for voice in voices if voice in available[engine]]
         plan[engine] = named or None
     return plan
 
 
 def _engine_of(voice: str) -> str:
-    return "pico" if voice.startswith(_PICO_PREFIX) else "espeak"
+    return next((engine for engine, prefix in _PREFIXES.items() if voice.startswith(prefix)), "espeak")
 
 
-def _pico_voices(language: str) -> list[str]:
+def _speaks(engine: str, language: str, piper_dir: Path | None) -> bool:
     try:
-        return PicoSynthesizer(language).voices()
+        return bool(_voices_of(engine, language, piper_dir))
     except ValueError:
-        return []
+        return False
 
 
-def _voices_of(engine: str, language: str) -> list[str]:
+def _voices_of(engine: str, language: str, piper_dir: Path | None) -> list[str]:
     """The voices `engine` has for `language`, as `voices` names them."""
     if engine == "pico":
-        return [_PICO_PREFIX + voice for voice in PicoSynthesizer(language).voices()]
+        return [_PREFIXES[engine] + voice for voice in PicoSynthesizer(language).voices()]
+    if engine == "piper":
+        return [_PREFIXES[engine] + voice for voice in PiperSynthesizer(language, piper_dir).voices()]
     return EspeakSynthesizer(language).voices()
 
 
@@ -173,6 +186,7 @@ def _synthesize_set_here(
     seed: int,
     noise: int,
     voices: dict[str, list[str] | None],
+    piper_voices_dir: Path | None,
 ) -> list[SynthClip]:
     rng = np.random.default_rng(seed)
     speakers: list[_Speaker] = []
@@ -180,6 +194,8 @@ def _synthesize_set_here(
         speakers.append(_espeak_speaker(language, voices["espeak"], seed, rng))
     if "pico" in voices:
         speakers.append(_pico_speaker(language, voices["pico"], rng))
+    if "piper" in voices:
+        speakers.append(_piper_speaker(language, voices["piper"], piper_voices_dir, seed, rng))
     if len(speakers) > 1:
         # Drawn only for several engines: an espeak-only set stays clip for clip what it was before Pico came.
         speakers = [speakers[i] for i in rng.permutation(len(speakers))]
@@ -240,6 +256,27 @@ def _pico_speaker(language: str, voices: list[str] | None, rng: np.random.Genera
         pitch = round(float(rng.uniform(*SET_PICO_PITCH_RANGE)), 2)
         audio = synth.speak(text, voice=voice, speed=speed, pitch=pitch)
         return audio, f"pico:{voice}@s{speed:.2f}p{pitch:.2f}"
+
+    return speak
+
+
+def _piper_speaker(
+    language: str, voices: list[str] | None, folder: Path | None, seed: int, rng: np.random.Generator
+) -> _Speaker:
+    """Piper voices in turn (shuffled), a random speaker of a multi-speaker voice, random length and noise scales."""
+    synth = PiperSynthesizer(language, folder, seed=seed)
+    voices = voices or synth.voices()
+    voice_order = [voices[i] for i in rng.permutation(len(voices))]
+    counter = itertools.count()
+
+    def speak(text: str) -> tuple[np.ndarray, str]:
+        voice = voice_order[next(counter) % len(voice_order)]
+        speaker = int(rng.integers(synth.voice(voice).speakers))
+        length = round(float(rng.uniform(*SET_PIPER_LENGTH_RANGE)), 2)
+        noise = round(float(rng.uniform(*SET_PIPER_NOISE_RANGE)), 2)
+        noise_w = round(float(rng.uniform(*SET_PIPER_NOISE_W_RANGE)), 2)
+        audio = synth.speak(text, voice=voice, speaker=speaker, length_scale=length, noise_scale=noise, noise_w=noise_w)
+        return audio, f"piper:{voice}#{speaker}@l{length:.2f}n{noise:.2f}w{noise_w:.2f}"
 
     return speak
 
