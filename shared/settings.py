@@ -74,7 +74,16 @@ class Settings(BaseSettings):
     """How many times a job is started before a lost worker marks it failed."""
 
     job_time_limit_s: float = Field(default=6 * 3600.0, gt=0)
-    """Hard time limit of one training job; the broker's visibility timeout is set above it."""
+    """Time limit of one job, embedded or distributed: past it the job stops and fails (broker timeout above it)."""
+
+    max_batch_audio_s: float = Field(default=256.0, gt=0)
+    """Most audio one training batch may hold (batch_size x window_s, seconds): memory grows with it; more is 422."""
+
+    max_training_audio_h: float = Field(default=200.0, gt=0)
+    """Most audio one training job may go through (epochs x steps x batch x window, hours); more is 422."""
+
+    max_synthesis_clips: int = Field(default=6000, ge=1)
+    """Most clips one synthesize job may make (positives + negatives + noise); more is 422."""
 
     worker_threads: int = Field(default=0, ge=0)
     """Torch intra-op threads per worker process; 0 means the machine's cores divided by the concurrency."""

@@ -69,6 +69,22 @@ def resolve_config(preset: str | None, overrides: dict[str, Any] | None) -> Trai
         raise ConfigError(f"bad config override: {exc}") from None
 
 
+def check_budget(config: TrainingConfig, *, max_batch_audio_s: float, max_training_audio_h: float) -> None:
+    """Raise ConfigError when the config asks for more work than the service allows, naming the limit's setting."""
+    batch_s = config.batch_size * config.window_s
+    if batch_s > max_batch_audio_s:
+        raise ConfigError(
+            f"batch_size x window_s is {batch_s:g} s of audio per batch; the limit is {max_batch_audio_s:g} s "
+            "(WAKE_TRAINING_MAX_BATCH_AUDIO_S): use a smaller batch or a shorter window"
+        )
+    hours = config.epochs * config.steps_per_epoch * batch_s / 3600
+    if hours > max_training_audio_h:
+        raise ConfigError(
+            f"epochs x steps_per_epoch x batch_size x window_s is {hours:,.0f} h of audio; the limit is "
+            f"{max_training_audio_h:g} h (WAKE_TRAINING_MAX_TRAINING_AUDIO_H): use fewer epochs or steps"
+        )
+
+
 def config_to_dict(config: TrainingConfig) -> dict[str, Any]:
     """The config as plain JSON-able values, for the job row and config.json."""
     return msgspec.to_builtins(config)

@@ -8,6 +8,8 @@ import uuid
 import pytest
 from litestar.testing import TestClient
 
+from api.app import create_app
+from shared.settings import Settings
 from tests.conftest import add_clips, create_dataset, wait_for_job
 
 
@@ -47,8 +49,11 @@ def test_training_with_too_few_clips_is_422_with_the_counts(client: TestClient) 
         ({"config_overrides": {"epochs": 0}}, "epochs"),
         ({"config_overrides": {"learning_rate": "fast"}}, "learning_rate"),
         ({"preset": "huge"}, "'huge'"),
+        # Each is within its own field's range; together they would take GBs of memory or days.
+        ({"config_overrides": {"window_s": 3.0, "batch_size": 1024}}, "WAKE_TRAINING_MAX_BATCH_AUDIO_S"),
+        ({"config_overrides": {"epochs": 500, "steps_per_epoch": 100_000}}, "WAKE_TRAINING_MAX_TRAINING_AUDIO_H"),
     ],
-    ids=["unknown_key", "out_of_range", "wrong_type", "unknown_preset"],
+    ids=["unknown_key", "out_of_range", "wrong_type", "unknown_preset", "huge_batches", "endless_training"],
 )
 def test_bad_overrides_are_422_naming_the_key(client: TestClient, ready: str, request_body: dict, named: str) -> None:
     response = client.post("/train", json={"dataset": ready, **request_body})
@@ -94,6 +99,8 @@ def test_synthesizing_into_an_unknown_dataset_is_404_and_bad_requests_are_422(cl
         ({"phrase": "hey\u0000jarvis", "count": 5}, "phrase contains a NUL"),
         ({"phrase": "hey jarvis", "count": 5, "language": "en\u0000"}, "language contains a NUL"),
         ({"phrase": "hey jarvis", "count": 5, "voices": ["en-us", "en\u0000"]}, "voices contains a NUL"),
+        # Within each count's range, but 15,500 clips would hold the worker's memory.
+        ({"phrase": "hey jarvis", "count": 5000}, "make 15500 clips; one synthesize job makes at most 6000"),
     ):
         response = client.post("/datasets/kitchen/synthesize", json=body)
         assert response.status_code == 422, body
@@ -160,3 +167,18 @@ def test_a_synthesize_job_with_an_unknown_voice_fails_naming_the_voices_there_ar
     assert job["status"] == "failed"
     assert "'en-mars'" in job["error"] and "en-us" in job["error"]
     assert client.get("/datasets/kitchen").json()["clip_counts"] == {"positive": 0, "negative": 0, "noise": 0}
+
+
+def test_a_job_past_its_time_limit_stops_and_fails_saying_so(settings: Settings) -> None:
+    """The embedded worker has no Celery time limit of its own: the job's watch keeps WAKE_TRAINING_JOB_TIME_LIMIT_S."""
+    with TestClient(app=create_app(settings.model_copy(update={"job_time_limit_s": 1.0}))) as client:
+        create_dataset(client, "kitchen")
+        add_clips(client, "kitchen", 10, label="positive")
+        add_clips(client, "kitchen", 10, label="negative", seed=100)
+        overrides = {"epochs": 100, "steps_per_epoch": 100, "background_speech_s": 0}
+        queued = client.post("/train", json={"dataset": "kitchen", "preset": "tiny", "config_overrides": overrides})
+        job = wait_for_job(client, queued.json()["id"], timeout=120)
+
+    assert job["status"] == "failed"
+    assert job["error"] == "the job ran past its time limit of 1 s (WAKE_TRAINING_JOB_TIME_LIMIT_S)"
+    assert job["artifacts"] == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import hashlib
 import json
 import logging
@@ -9,6 +12,7 @@ import os
 import platform
 import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,30 +31,37 @@ CANCEL_POLL_S = 0.25
 
 @dataclass
 class StopFlags:
-    """Why training should stop: a cancel request, a lost claim, or a worker shutdown."""
+    """Why training should stop: a cancel request, a lost claim, a worker shutdown, or the job's time limit."""
 
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
     shutdown: threading.Event = field(default_factory=threading.Event)
+    overtime: threading.Event = field(default_factory=threading.Event)
 
     def any(self) -> bool:
-        return self.cancel.is_set() or self.lost.is_set() or self.shutdown.is_set()
+        return any(flag.is_set() for flag in (self.cancel, self.lost, self.shutdown, self.overtime))
 
 
 class _Watch(threading.Thread):
-    """Polls the job row: writes heartbeats, and notices cancel requests and a lost claim quickly."""
+    """Polls the job row: writes heartbeats, notices cancel requests and a lost claim quickly, and the time limit."""
 
-    def __init__(self, store: JobStore, job_id: uuid.UUID, attempt: int, flags: StopFlags, heartbeat_s: float) -> None:
+    def __init__(
+        self, store: JobStore, job_id: uuid.UUID, attempt: int, flags: StopFlags, heartbeat_s: float, limit_s: float
+    ) -> None:
         super().__init__(name=f"job-watch-{job_id}", daemon=True)
         self.store, self.job_id, self.attempt, self.flags = store, job_id, attempt, flags
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s, self.limit_s = heartbeat_s, limit_s
         self.done = threading.Event()
 
     def run(self) -> None:
         polls_per_beat = max(1, round(self.heartbeat_s / CANCEL_POLL_S))
+        # The embedded worker has no Celery time limit: the limit is kept here, the same in both modes.
+        deadline = time.monotonic() + self.limit_s
         tick = 0
         while not self.done.wait(CANCEL_POLL_S):
             tick += 1
+            if time.monotonic() > deadline:
+                self.flags.overtime.set()
             try:
                 if tick % polls_per_beat == 0:
                     owned, cancel = self.store.heartbeat(self.job_id, self.attempt)
@@ -110,7 +121,8 @@ def run_job(
         log.info("job %s attempt %s is not queued for us; skipping", job_id, attempt)
         return "skipped"
     flags = StopFlags(shutdown=shutdown or threading.Event())
-    watch = _Watch(store, job_id, attempt, flags, heartbeat_s=max(CANCEL_POLL_S, settings.heartbeat_timeout_s / 4))
+    heartbeat_s = max(CANCEL_POLL_S, settings.heartbeat_timeout_s / 4)
+    watch = _Watch(store, job_id, attempt, flags, heartbeat_s=heartbeat_s, limit_s=settings.job_time_limit_s)
     watch.start()
     storage = Storage(settings.data_dir)
     export_dir = storage.job_export_dir(job_id)
@@ -118,9 +130,7 @@ def run_job(
     try:
         if job.kind == "synthesize":
             return _synthesize(job, attempt, store, flags, settings)
-        return _train_and_export(
-            job, attempt, store, flags, storage, partial, export_dir, threads, settings.resolved_cache_dir
-        )
+        return _train_and_export(job, attempt, store, flags, storage, partial, export_dir, threads, settings)
     except Exception as exc:  # any failure ends the job as failed, with its reason
         log.exception("job %s failed", job_id)
         store.fail(job_id, attempt, f"{type(exc).__name__}: {exc}")
@@ -129,6 +139,15 @@ def run_job(
         watch.done.set()
         watch.join(5)
         shutil.rmtree(partial, ignore_errors=True)
+        _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Give the heap's free pages back to the system (glibc): the embedded worker lives in the API's process, and a
+    large job's thousands of clip-sized arrays would otherwise keep it hundreds of MB bigger for good."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _train_and_export(
@@ -140,7 +159,7 @@ def _train_and_export(
     partial: Path,
     export_dir: Path,
     threads: int,
-    cache_dir: Path,
+    settings: Settings,
 ) -> str:
     import torch
 
@@ -160,10 +179,10 @@ def _train_and_export(
             partial,
             hooks,
             device=device,
-            cache_dir=cache_dir,
+            cache_dir=settings.resolved_cache_dir,
         )
     except TrainingStopped:
-        return _stopped(job, attempt, store, flags)
+        return _stopped(job, attempt, store, flags, settings)
     artifacts = _write_manifest(partial, job)
     _publish_export(partial, export_dir)
     if not store.succeed(job.id, attempt, result.metrics, artifacts):
@@ -177,14 +196,18 @@ def _synthesize(job: Job, attempt: int, store: JobStore, flags: StopFlags, setti
     status = run_synthesis(
         job, attempt, store=store, settings=settings, hooks=_Hooks(store, job.id, attempt, flags), stop=flags.any
     )
-    return _stopped(job, attempt, store, flags) if status == "stopped" else status
+    return _stopped(job, attempt, store, flags, settings) if status == "stopped" else status
 
 
-def _stopped(job: Job, attempt: int, store: JobStore, flags: StopFlags) -> str:
-    """Record why a job stopped early: cancelled, handed back on shutdown, or (lost) nothing to record."""
+def _stopped(job: Job, attempt: int, store: JobStore, flags: StopFlags, settings: Settings) -> str:
+    """Record why a job stopped early: cancelled, out of time, handed back on shutdown, or (lost) nothing to record."""
     if flags.cancel.is_set():
         store.cancelled(job.id, attempt)
         return "cancelled"
+    if flags.overtime.is_set() and not flags.lost.is_set():
+        limit = settings.job_time_limit_s
+        store.fail(job.id, attempt, f"the job ran past its time limit of {limit:g} s (WAKE_TRAINING_JOB_TIME_LIMIT_S)")
+        return "failed"
     if flags.shutdown.is_set() and not flags.lost.is_set():
         store.release(job.id, attempt, "the worker shut down during the job; it will run again")
         return "queued"

@@ -23,7 +23,7 @@ from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Dataset, Event, 
 from shared.piper_voices import find_voices, voices_for
 from shared.settings import Settings
 from shared.storage import Storage
-from shared.training_config import ConfigError, config_to_dict, resolve_config
+from shared.training_config import ConfigError, check_budget, config_to_dict, resolve_config
 
 MAX_LOG_PAGE = 1000
 
@@ -51,6 +51,11 @@ class JobService:
         dataset = await self.datasets.get(request.dataset)
         try:
             config = resolve_config(request.preset, request.config_overrides)
+            check_budget(
+                config,
+                max_batch_audio_s=self.settings.max_batch_audio_s,
+                max_training_audio_h=self.settings.max_training_audio_h,
+            )
         except ConfigError as exc:
             raise InvalidInput(str(exc)) from None
         rows = (
@@ -89,12 +94,20 @@ class JobService:
         if not phrase:
             raise InvalidInput("phrase is empty; give the wake phrase to synthesize, e.g. 'hey jarvis'")
         await self._check_piper_voices(request)
+        negatives = 2 * request.count if request.negatives is None else request.negatives
+        noise = max(1, request.count // 10) if request.noise is None else request.noise
+        total, limit = request.count + negatives + noise, self.settings.max_synthesis_clips
+        if total > limit:
+            raise InvalidInput(
+                f"{request.count} positives, {negatives} negatives and {noise} noise clips make {total} clips; one "
+                f"synthesize job makes at most {limit} (WAKE_TRAINING_MAX_SYNTHESIS_CLIPS): split it into several jobs"
+            )
         config = {
             "phrase": phrase,
             "language": request.language,
             "positives": request.count,
-            "negatives": 2 * request.count if request.negatives is None else request.negatives,
-            "noise": max(1, request.count // 10) if request.noise is None else request.noise,
+            "negatives": negatives,
+            "noise": noise,
             "seed": request.seed,
             "voices": request.voices,
             "engines": request.engines,
