@@ -26,7 +26,7 @@ from api.errors import ServiceError
 from api.events.relay import EventRelay
 from api.events.routes import all_events, events_socket, job_events
 from api.jobs.dispatch import CeleryDispatcher, EmbeddedDispatcher
-from api.jobs.reaper import requeue_waiting, run_reaper
+from api.jobs.reaper import run_reaper
 from api.jobs.routes import JobController, synthesize, train
 from api.recordings.routes import RecordingController
 from api.system.routes import health
@@ -97,9 +97,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             embedded_worker = EmbeddedWorker(settings, bus)
             embedded_worker.start()
             state.dispatcher = EmbeddedDispatcher(embedded_worker)
-            await requeue_waiting(state)
         else:
             state.dispatcher = CeleryDispatcher(settings)
+        # Its first pass, right away, sends every queued job again: the embedded queue did not outlive the last
+        # run, and a broker may have lost messages while no API watched it.
         reaper = asyncio.create_task(run_reaper(state), name="job-reaper")
         try:
             yield

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: float = Field(default=60.0, gt=0)
     """A running job with no worker heartbeat for this long is retried or failed."""
 
+    resend_queued_after_s: float = Field(default=300.0, gt=0)
+    """A queued job not started this long after its message was sent is sent again (the broker may have lost it)."""
+
     max_attempts: int = Field(default=3, ge=1)
     """How many times a job is started before a lost worker marks it failed."""
 

@@ -233,6 +233,13 @@ def test_postgres_and_redis_report_their_health_so_others_can_wait_for_them() ->
         assert service(name).get("volumes"), f"{name} keeps its data in a volume"
 
 
+def test_redis_keeps_its_queue_across_a_restart_with_append_only_persistence() -> None:
+    redis = service("redis")
+    command = command_text(redis["command"])
+    assert "--appendonly yes" in command
+    assert any(str(volume).endswith(":/data") for volume in redis["volumes"]), "the append-only file is in a volume"
+
+
 def test_migrations_run_once_against_a_healthy_postgres_before_the_api_starts() -> None:
     migrate, api = service("migrate"), service("api")
     assert command_text(migrate["command"]) == "wake-training migrate"

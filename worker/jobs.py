@@ -150,7 +150,14 @@ class JobStore:
 
     def release(self, job_id: uuid.UUID, attempt: int, reason: str) -> bool:
         """Give a running job back to the queue (the worker is shutting down); it runs again as a new attempt."""
-        values = {"status": "queued", "attempts": attempt + 1, "worker_hostname": None, "error": reason}
+        values = {
+            "status": "queued",
+            "attempts": attempt + 1,
+            "worker_hostname": None,
+            "error": reason,
+            # Not sent: the API's outbox sends the new attempt's message at its next pass.
+            "sent_at": None,
+        }
         payload = {"status": "queued", "attempt": attempt + 1, "reason": reason}
         return self._change(job_id, attempt, values, "job.retried", payload) is not None
 

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, or_, select, update
@@ -151,7 +151,10 @@ class JobService:
         try:
             await self.dispatcher.enqueue(job.id, job.attempts)
         except Exception as exc:  # the broker's failure is reported on the job and to the client
-            await self._finish(job, "failed", error=f"could not queue the job: {exc}")
+            # Only while still queued: a send that failed late may have arrived, and a worker may have the job.
+            if not await self._finish(job, "failed", error=f"could not queue the job: {exc}", expect_status="queued"):
+                await self.session.refresh(job)
+                return
             raise ServiceUnavailable(
                 f"the job queue (broker) did not accept the job: {exc}; job {job.id} is marked failed, "
                 "check WAKE_TRAINING_BROKER_URL and try again",
@@ -246,7 +249,7 @@ class JobService:
         return path
 
     async def reap(self) -> list[tuple[uuid.UUID, int]]:
-        """Retry or fail running jobs whose worker stopped sending heartbeats; returns attempts to enqueue."""
+        """Retry or fail running jobs whose worker stopped sending heartbeats; returns the attempts queued again."""
         cutoff = utcnow() - timedelta(seconds=self.settings.heartbeat_timeout_s)
         stale = (
             await self.session.scalars(
@@ -273,7 +276,8 @@ class JobService:
             moved = await self.session.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.status == "running", Job.attempts == attempt)
-                .values(status="queued", attempts=attempt + 1, worker_hostname=None, error=reason)
+                # Not sent yet: the outbox pass that follows sends the new attempt (and retries until it is).
+                .values(status="queued", attempts=attempt + 1, worker_hostname=None, error=reason, sent_at=None)
             )
             if moved.rowcount:
                 await self.events.add(
@@ -287,12 +291,23 @@ class JobService:
         await self.events.publish()
         return retries
 
-    async def queued_attempts(self) -> list[tuple[uuid.UUID, int]]:
-        """Every queued job's current attempt (the embedded worker's queue does not outlive a restart)."""
-        rows = await self.session.execute(
-            select(Job.id, Job.attempts).where(Job.status == "queued").order_by(Job.created_at)
-        )
+    async def queued_attempts(self, *, sent_before: datetime | None = None) -> list[tuple[uuid.UUID, int]]:
+        """Queued jobs' current attempts, oldest first: all, or those not sent since `sent_before` (or never)."""
+        conditions = [Job.status == "queued"]
+        if sent_before is not None:
+            conditions.append(or_(Job.sent_at.is_(None), Job.sent_at < sent_before))
+        rows = await self.session.execute(select(Job.id, Job.attempts).where(*conditions).order_by(Job.created_at))
         return [(job_id, attempts) for job_id, attempts in rows]
+
+    async def mark_sent(self, job_id: uuid.UUID, attempt: int) -> None:
+        """Record that this attempt's message was just handed to the broker (if the job still waits for it)."""
+        await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued", Job.attempts == attempt)
+            # Sending again changes nothing a user sees, so the row's updated_at stays.
+            .values(sent_at=utcnow(), updated_at=Job.updated_at)
+        )
+        await self.session.commit()
 
     async def _finish(
         self,
@@ -371,4 +386,7 @@ def _new_job(
         clips=clips,
         snapshot_sha256=hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest(),
         attempts=1,
+        # Marked sent in the row's own transaction: if the process dies before the send that follows the commit,
+        # the outbox sends it once this mark is old (or at the next start of any API process).
+        sent_at=utcnow(),
     )

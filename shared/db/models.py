@@ -117,6 +117,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The outbox mark: when the current attempt's message was last handed to the broker; None: not yet.
+    # A queued job is sent again once this is old (see api/jobs/outbox.py).
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Event(Base):

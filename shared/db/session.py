@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -91,3 +91,10 @@ def async_session_factory(engine: AsyncEngine) -> async_sessionmaker:
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions for the worker and the CLI."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether an error means the database could not be reached (down, restarting, connection cut), not a bad query."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError))
