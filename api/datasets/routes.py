@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.datasets.schemas import Dataset, DatasetCreate, DatasetMetrics
 from api.datasets.service import DatasetService
+from api.error_responses import errors
 
 
 class DatasetController(Controller):
@@ -18,22 +19,22 @@ class DatasetController(Controller):
     path = "/datasets"
     tags = ["datasets"]
 
-    @get("/")
+    @get("/", responses=errors())
     async def list_datasets(self, datasets: NamedDependency[DatasetService]) -> list[Dataset]:
         """Every dataset with its clip counts and training readiness."""
         return await datasets.list()
 
-    @post("/")
+    @post("/", responses=errors(400, 409, 413, 422))
     async def create_dataset(self, data: JSONBody[DatasetCreate], datasets: NamedDependency[DatasetService]) -> Dataset:
         """Create a dataset; 409 if the name is taken, 422 if it is not a valid name."""
         return await datasets.create(data)
 
-    @get("/{name:str}")
+    @get("/{name:str}", responses=errors(404, 422))
     async def get_dataset(self, name: FromPath[str], datasets: NamedDependency[DatasetService]) -> Dataset:
         """One dataset."""
         return await datasets.read(name)
 
-    @delete("/{name:str}", status_code=204)
+    @delete("/{name:str}", status_code=204, responses=errors(404, 409, 422))
     async def delete_dataset(
         self,
         name: FromPath[str],
@@ -43,7 +44,7 @@ class DatasetController(Controller):
         """Delete a dataset; one that holds clips needs `?force=true`."""
         await datasets.delete(name, force=force)
 
-    @get("/{name:str}/metrics")
+    @get("/{name:str}/metrics", responses=errors(404, 422))
     async def dataset_metrics(self, name: FromPath[str], datasets: NamedDependency[DatasetService]) -> DatasetMetrics:
         """Clip counts and total seconds by label and by speaker."""
         return await datasets.metrics(name)

@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 from sqlalchemy import select
 
+from api.error_responses import errors
 from api.errors import InvalidInput, NotFound
 from api.events.relay import EventFilter, EventRelay
 from api.validation import check_dataset_name, check_sequence, parse_job_id
@@ -108,7 +109,7 @@ def _sse_response(frames: AsyncIterator[EventMessage | None]) -> Stream:
     )
 
 
-@get("/events", tags=["events"])
+@get("/events", tags=["events"], responses=errors(422))
 async def all_events(
     request: Request,
     state: State,
@@ -124,7 +125,7 @@ async def all_events(
     return _sse_response(event_stream(state, event_filter, start, until_job_ends=False))
 
 
-@get("/jobs/{job_id:str}/events", tags=["events", "jobs"])
+@get("/jobs/{job_id:str}/events", tags=["events", "jobs"], responses=errors(404, 422))
 async def job_events(request: Request, state: State, job_id: FromPath[str]) -> Stream:
     """Server-sent events of one job from its first (or after Last-Event-ID); ends with the job."""
     parsed = parse_job_id(job_id)

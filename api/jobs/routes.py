@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import File
 
+from api.error_responses import errors
 from api.jobs.schemas import Job, JobPage, LogPage, SynthesizeRequest, TrainRequest
 from api.jobs.service import JobService
 from api.validation import check_dataset_name, parse_job_id
@@ -16,13 +17,18 @@ from api.validation import check_dataset_name, parse_job_id
 STATUS_HELP = "queued, running, succeeded, failed or cancelled"
 
 
-@post("/train", status_code=202, tags=["jobs"])
+@post("/train", status_code=202, tags=["jobs"], responses=errors(400, 404, 413, 422, 503))
 async def train(data: JSONBody[TrainRequest], jobs: NamedDependency[JobService]) -> Job:
     """Queue a training job for a dataset; 202 with the job, which runs on the next free worker."""
     return await jobs.submit(data)
 
 
-@post("/datasets/{name:str}/synthesize", status_code=202, tags=["jobs", "datasets"])
+@post(
+    "/datasets/{name:str}/synthesize",
+    status_code=202,
+    tags=["jobs", "datasets"],
+    responses=errors(400, 404, 413, 422, 503),
+)
 async def synthesize(name: FromPath[str], data: JSONBody[SynthesizeRequest], jobs: NamedDependency[JobService]) -> Job:
     """Queue a job that synthesizes clips of the phrase (espeak-ng, Pico) into the dataset (`source=synthetic`)."""
     return await jobs.submit_synthesis(name, data)
@@ -34,7 +40,7 @@ class JobController(Controller):
     path = "/jobs"
     tags = ["jobs"]
 
-    @get("/")
+    @get("/", responses=errors(422))
     async def list_jobs(
         self,
         jobs: NamedDependency[JobService],
@@ -50,12 +56,12 @@ class JobController(Controller):
             check_dataset_name(dataset)
         return await jobs.list(dataset=dataset, status=status, limit=limit, offset=offset)
 
-    @get("/{job_id:str}")
+    @get("/{job_id:str}", responses=errors(404, 422))
     async def get_job(self, job_id: FromPath[str], jobs: NamedDependency[JobService]) -> Job:
         """One job: status, progress, metrics, artifacts with download links."""
         return await jobs.read(parse_job_id(job_id))
 
-    @get("/{job_id:str}/logs")
+    @get("/{job_id:str}/logs", responses=errors(404, 422))
     async def job_logs(
         self,
         job_id: FromPath[str],
@@ -66,12 +72,12 @@ class JobController(Controller):
         """Structured log entries, paged by sequence number."""
         return await jobs.logs(parse_job_id(job_id), after=after, limit=limit)
 
-    @post("/{job_id:str}/cancel", status_code=202)
+    @post("/{job_id:str}/cancel", status_code=202, responses=errors(404, 409, 422))
     async def cancel_job(self, job_id: FromPath[str], jobs: NamedDependency[JobService]) -> Job:
         """Cancel: a queued job never starts; a running one stops at its next training step."""
         return await jobs.cancel(parse_job_id(job_id))
 
-    @get("/{job_id:str}/artifacts/{name:str}")
+    @get("/{job_id:str}/artifacts/{name:str}", responses=errors(404, 422))
     async def get_artifact(self, job_id: FromPath[str], name: FromPath[str], jobs: NamedDependency[JobService]) -> File:
         """Download one exported file of a succeeded job."""
         path = await jobs.artifact_path(parse_job_id(job_id), name)

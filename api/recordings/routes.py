@@ -12,6 +12,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import File
 
+from api.error_responses import errors
 from api.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from api.recordings.schemas import Clip, ClipPage, ClipsAdded, ClipUpdate
 from api.recordings.service import ClipFilter, RecordingService, Upload
@@ -48,7 +49,7 @@ class RecordingController(Controller):
     path = "/datasets/{name:str}/recordings"
     tags = ["recordings"]
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=errors(400, 404, 409, 413, 415, 422))
     async def upload(
         self, name: FromPath[str], request: Request, recordings: NamedDependency[RecordingService]
     ) -> ClipsAdded:
@@ -81,7 +82,7 @@ class RecordingController(Controller):
         )
         return ClipsAdded(clips=clips)
 
-    @get("/")
+    @get("/", responses=errors(404, 422))
     async def list_recordings(
         self,
         name: FromPath[str],
@@ -97,14 +98,14 @@ class RecordingController(Controller):
             name, ClipFilter(label=label, speaker=speaker, deleted=deleted, limit=limit, offset=offset)
         )
 
-    @get("/{clip_id:str}")
+    @get("/{clip_id:str}", responses=errors(404, 422))
     async def get_recording(
         self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
     ) -> Clip:
         """One clip."""
         return await recordings.read(name, parse_clip_id(clip_id))
 
-    @get("/{clip_id:str}/audio", media_type="audio/wav")
+    @get("/{clip_id:str}/audio", media_type="audio/wav", responses=errors(404, 422))
     async def get_audio(
         self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
     ) -> File:
@@ -112,7 +113,7 @@ class RecordingController(Controller):
         path = await recordings.audio_path(name, parse_clip_id(clip_id))
         return File(path=path, filename=f"{clip_id}.wav", media_type="audio/wav", content_disposition_type="inline")
 
-    @patch("/{clip_id:str}")
+    @patch("/{clip_id:str}", responses=errors(400, 404, 409, 413, 422))
     async def update_recording(
         self,
         name: FromPath[str],
@@ -123,14 +124,14 @@ class RecordingController(Controller):
         """Change label, speaker or notes."""
         return await recordings.update(name, parse_clip_id(clip_id), data)
 
-    @delete("/{clip_id:str}", status_code=200)
+    @delete("/{clip_id:str}", status_code=200, responses=errors(404, 409, 422))
     async def delete_recording(
         self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
     ) -> Clip:
         """Soft-delete: the clip moves to the trash and can be restored."""
         return await recordings.delete(name, parse_clip_id(clip_id))
 
-    @post("/{clip_id:str}/restore", status_code=200)
+    @post("/{clip_id:str}/restore", status_code=200, responses=errors(404, 409, 422))
     async def restore_recording(
         self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
     ) -> Clip:

@@ -9,6 +9,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 from sqlalchemy import text
 
+from api.error_responses import errors
 from shared.settings import Settings
 
 CHECK_TIMEOUT_S = 3.0
@@ -48,7 +49,7 @@ async def _broker_reachable(url: str) -> bool:
         await client.aclose()
 
 
-@get("/health", tags=["system"], opt={"public": True})
+@get("/health", tags=["system"], opt={"public": True}, responses=errors(503, public=True))
 async def health(state: State) -> Response[Health]:
     """200 when the database (and the broker, if one is configured) answer; 503 otherwise."""
     settings: Settings = state.settings
