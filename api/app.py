@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             bus=bus,
             redis_url=settings.broker_url,
             channel=event_channel(settings.resolved_database_url),
+            poll_s=settings.event_poll_s,
         )
         await state.relay.start()
         embedded_worker = None

@@ -84,7 +84,8 @@ def reconcile(grace: float | None) -> None:
     click.echo(
         f"removed {report.removed_orphans} orphan files and {report.removed_dataset_dirs} dataset folders; "
         f"moved {report.moved_to_trash} to trash and {report.moved_to_clips} back to clips; "
-        f"{report.missing_files} clips have no file"
+        f"{report.missing_files} clips have no file; removed the clip links of {report.removed_job_inputs} "
+        "job attempts no longer running"
     )
 
 

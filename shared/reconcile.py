@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.db.models import Clip, Dataset
+from shared.db.models import Clip, Dataset, Job
 from shared.db.session import create_sync_db_engine, sync_session_factory
 from shared.settings import Settings
-from shared.storage import ReconcileReport, Storage, reconcile_dataset, remove_tree
+from shared.storage import JOB_INPUTS_PREFIX, ReconcileReport, Storage, reconcile_dataset, remove_tree
 
 # Another process may be between its file write and its commit right now; leave recent files alone.
 DEFAULT_GRACE_S = 15 * 60
@@ -26,10 +26,11 @@ def _settled(path: Path, grace_s: float, now: float) -> bool:
 def reconcile_volume(session: Session, storage: Storage, *, grace_s: float = DEFAULT_GRACE_S) -> ReconcileReport:
     """Remove files without rows, move clips to where their rows say, and report clips without files."""
     total = ReconcileReport()
+    now = time.time()
+    total.removed_job_inputs = _remove_stale_job_inputs(session, storage, grace_s, now)
     datasets_root = storage.root / "datasets"
     if not datasets_root.is_dir():
         return total
-    now = time.time()
     known = {name for (name,) in session.execute(select(Dataset.name))}
     for folder in datasets_root.iterdir():
         if folder.is_dir() and folder.name not in known and _settled(folder, grace_s, now):
@@ -44,6 +45,29 @@ def reconcile_volume(session: Session, storage: Storage, *, grace_s: float = DEF
         for field in ("removed_orphans", "moved_to_trash", "moved_to_clips", "missing_files"):
             setattr(total, field, getattr(total, field) + getattr(report, field))
     return total
+
+
+def _remove_stale_job_inputs(session: Session, storage: Storage, grace_s: float, now: float) -> int:
+    """Remove the clip links of job attempts that no longer run (their worker died before removing them)."""
+    jobs_root = storage.root / "jobs"
+    if not jobs_root.is_dir():
+        return 0
+    running = {
+        job_id: attempt
+        for job_id, attempt in session.execute(select(Job.id, Job.attempts).where(Job.status == "running"))
+    }
+    removed = 0
+    for folder in jobs_root.glob(f"*/{JOB_INPUTS_PREFIX}*"):
+        try:
+            job_id = uuid.UUID(folder.parent.name)
+            attempt = int(folder.name.removeprefix(JOB_INPUTS_PREFIX))
+        except ValueError:
+            continue
+        # The grace period covers a worker that claimed its job after the query above and is linking now.
+        if running.get(job_id) != attempt and _settled(folder, grace_s, now):
+            remove_tree(folder)
+            removed += 1
+    return removed
 
 
 def reconcile_configured_volume(settings: Settings, *, grace_s: float = DEFAULT_GRACE_S) -> ReconcileReport:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     resend_queued_after_s: float = Field(default=300.0, gt=0)
     """A queued job not started this long after its message was sent is sent again (the broker may have lost it)."""
 
+    event_poll_s: float = Field(default=2.0, gt=0)
+    """How often the API reads events that no live publish brought (Redis was down) from the database."""
+
     max_attempts: int = Field(default=3, ge=1)
     """How many times a job is started before a lost worker marks it failed."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -10,11 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"
+JOB_INPUTS_PREFIX = "inputs-"
+# A clip can be deleted and restored while a job pins it: each try looks in clips/ then trash/.
+PIN_TRIES = 5
+# Where a volume cannot hard-link (another file system, some network shares), the clip is copied.
+_NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK}
 
 
 @dataclass(frozen=True)
 class Storage:
-    """Paths on the data volume: `datasets/<name>/{clips,trash}/<clip_id>.wav`, `jobs/<job_id>/export/`."""
+    """Paths on the data volume: `datasets/<name>/{clips,trash}/<clip_id>.wav`, `jobs/<job_id>/{export,inputs-N}/`."""
 
     root: Path
 
@@ -40,9 +46,18 @@ class Storage:
         folder = self.trash_dir(dataset) if deleted else self.clips_dir(dataset)
         return folder / f"{clip_id}.wav"
 
+    def job_dir(self, job_id: uuid.UUID) -> Path:
+        """The folder of one job's files."""
+        return self.root / "jobs" / str(job_id)
+
     def job_export_dir(self, job_id: uuid.UUID) -> Path:
         """Where a training job's artifacts are exported."""
-        return self.root / "jobs" / str(job_id) / "export"
+        return self.job_dir(job_id) / "export"
+
+    def job_inputs_dir(self, job_id: uuid.UUID, attempt: int) -> Path:
+        """Where one attempt of a job keeps its own links to the clips it trains on."""
+        # One folder per attempt: a worker presumed lost may still be cleaning up its own.
+        return self.job_dir(job_id) / f"{JOB_INPUTS_PREFIX}{attempt}"
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -78,6 +93,41 @@ def durable_move(src: Path, dst: Path) -> None:
         _fsync_dir(src.parent)
 
 
+class ClipGone(FileNotFoundError):
+    """A clip's file is in neither clips/ nor trash/ (the trash was emptied, or the dataset deleted)."""
+
+
+def pin_clip(storage: Storage, dataset: str, clip_id: uuid.UUID, dest: Path) -> None:
+    """Give `dest` the clip's bytes as they are now, wherever a delete or restore moves (or removes) the clip later.
+
+    A hard link shares the file's data: moving the clip between clips/ and trash/ renames only its
+    other name, and emptying the trash leaves this one. Raises ClipGone when the file is not found.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(PIN_TRIES):
+        for deleted in (False, True):
+            try:
+                _link_or_copy(storage.clip_path(dataset, clip_id, deleted=deleted), dest)
+                return
+            except FileNotFoundError:
+                continue  # moved by a delete or restore in between: look in the other folder
+    raise ClipGone(
+        f"clip {clip_id} of dataset {dataset!r} is in neither clips/ nor trash/ on the data volume "
+        "(its trash was emptied or the dataset deleted)"
+    )
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError as exc:
+        if exc.errno not in _NO_LINK_ERRNOS:
+            raise
+        # Opening pins the file too: a rename while it is copied does not disturb an open descriptor.
+        with open(src, "rb") as source, open(dest, "wb") as target:
+            shutil.copyfileobj(source, target)
+
+
 def remove_tree(folder: Path) -> None:
     """Remove a folder and everything in it, if it exists."""
     shutil.rmtree(folder, ignore_errors=True)
@@ -92,6 +142,7 @@ class ReconcileReport:
     moved_to_clips: int = 0
     removed_dataset_dirs: int = 0
     missing_files: int = 0
+    removed_job_inputs: int = 0
 
 
 def reconcile_dataset(

@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.db.models import Job
 from shared.settings import Settings
-from shared.storage import Storage, atomic_write
+from shared.storage import JOB_INPUTS_PREFIX, ClipGone, Storage, atomic_write, pin_clip
 from shared.training_config import TrainingConfig, resolve_config
 from worker.jobs import JobStore
 
@@ -127,10 +127,11 @@ def run_job(
     storage = Storage(settings.data_dir)
     export_dir = storage.job_export_dir(job_id)
     partial = export_dir.with_name(f"export.partial-{attempt}")
+    inputs = storage.job_inputs_dir(job_id, attempt)
     try:
         if job.kind == "synthesize":
             return _synthesize(job, attempt, store, flags, settings)
-        return _train_and_export(job, attempt, store, flags, storage, partial, export_dir, threads, settings)
+        return _train_and_export(job, attempt, store, flags, storage, partial, inputs, export_dir, threads, settings)
     except Exception as exc:  # any failure ends the job as failed, with its reason
         log.exception("job %s failed", job_id)
         store.fail(job_id, attempt, f"{type(exc).__name__}: {exc}")
@@ -139,6 +140,7 @@ def run_job(
         watch.done.set()
         watch.join(5)
         shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(inputs, ignore_errors=True)
         _return_freed_memory()
 
 
@@ -157,6 +159,7 @@ def _train_and_export(
     flags: StopFlags,
     storage: Storage,
     partial: Path,
+    inputs: Path,
     export_dir: Path,
     threads: int,
     settings: Settings,
@@ -168,7 +171,7 @@ def _train_and_export(
     torch.set_num_threads(max(1, threads))
     hooks = _Hooks(store, job.id, attempt, flags)
     config: TrainingConfig = resolve_config(None, job.config)
-    clips = _snapshot_clips(job, storage)
+    clips = pin_snapshot(job, storage, inputs)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     hooks.log(f"attempt {attempt} on {platform.node()} ({device}, {threads} threads): {len(clips)} clips")
     shutil.rmtree(partial, ignore_errors=True)
@@ -214,15 +217,23 @@ def _stopped(job: Job, attempt: int, store: JobStore, flags: StopFlags, settings
     return "lost"
 
 
-def _snapshot_clips(job: Job, storage: Storage) -> list[tuple[dict[str, Any], Path]]:
-    """The files of the clips the job was submitted with, checked against their sha256 at submission."""
+def pin_snapshot(job: Job, storage: Storage, folder: Path) -> list[tuple[dict[str, Any], Path]]:
+    """Link the files of the job's snapshot into `folder`, checked against their sha256 at submission.
+
+    The job trains on these links, so a clip deleted (moved to trash/) or restored while the job
+    starts or runs is still read; ClipGone if a clip's file is gone from the volume altogether.
+    """
+    # Earlier attempts' links too: their workers were presumed lost, and nothing they do counts any more.
+    for stale in folder.parent.glob(f"{JOB_INPUTS_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
     found = []
     for clip in job.clips:
         clip_id = uuid.UUID(clip["id"])
-        candidates = [storage.clip_path(job.dataset_name, clip_id, deleted=d) for d in (False, True)]
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            raise FileNotFoundError(f"clip {clip_id} of the job's snapshot is gone from the data volume")
+        path = folder / f"{clip_id}.wav"
+        try:
+            pin_clip(storage, job.dataset_name, clip_id, path)
+        except ClipGone as exc:
+            raise ClipGone(f"{exc}; start a new job to train on the dataset's clips as they are now") from None
         if hashlib.sha256(path.read_bytes()).hexdigest() != clip["sha256"]:
             raise ValueError(f"clip {clip_id} changed on the data volume since the job was submitted")
         found.append((clip, path))

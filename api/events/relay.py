@@ -18,6 +18,7 @@ from shared.events import EventMessage, MemoryBus, decode, encode, to_message
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE_SIZE = 10_000
+CATCH_UP_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class EventRelay:
     Events commit in seq order (see shared.events), but may be published out of order by different
     processes; when an event arrives ahead of the last one passed on, the missing ones are read
     from the database first, so every client sees strictly increasing sequence numbers.
+
+    A publish can also be lost outright (Redis down while a worker published): the relay reads the
+    events it has not seen from the database every `poll_s` seconds and as soon as it subscribes to
+    Redis again, so a stream never waits for an unrelated later event to learn of them.
     """
 
     def __init__(
@@ -65,13 +70,16 @@ class EventRelay:
         bus: MemoryBus | None,
         redis_url: str | None,
         channel: str,
+        poll_s: float,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
         self.redis_url = redis_url
         self.channel = channel
+        self.poll_s = poll_s
         self.last_seq = 0
-        self._inbox: asyncio.Queue[EventMessage] = asyncio.Queue()
+        # None asks the dispatcher to read what it missed from the database.
+        self._inbox: asyncio.Queue[EventMessage | None] = asyncio.Queue()
         self._subscriptions: set[Subscription] = set()
         self._tasks: list[asyncio.Task] = []
         self._unsubscribe_bus: Callable[[], None] | None = None
@@ -137,31 +145,59 @@ class EventRelay:
 
     async def _read_redis(self) -> None:
         while True:
+            pubsub = self._redis.pubsub()
             try:
-                pubsub = self._redis.pubsub()
                 await pubsub.subscribe(self.channel)
                 async for item in pubsub.listen():
                     if item.get("type") == "message":
                         self._inbox.put_nowait(decode(item["data"]))
+                    elif item.get("type") == "subscribe":
+                        # (Re)subscribed, here or inside redis-py after a reconnect: what was published
+                        # while the subscription was down is only in the database.
+                        self._inbox.put_nowait(None)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis restarted: subscribe again; gaps are filled from the database
+            except Exception:  # Redis restarted: subscribe again, then catch up from the database
                 log.warning("event relay lost Redis; retrying", exc_info=True)
                 await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + self.poll_s
         while True:
-            message = await self._inbox.get()
-            if message.seq <= self.last_seq:
-                continue
             try:
-                batch = [message] if message.seq == self.last_seq + 1 else await self._fill_gap(message)
-            except Exception:  # pass the event on; a client that missed some catches up on reconnect
+                message = await asyncio.wait_for(self._inbox.get(), max(0.0, next_poll - loop.time()))
+            except TimeoutError:
+                message = None
+            try:
+                if message is None:
+                    next_poll = loop.time() + self.poll_s
+                    batch = await self._catch_up()
+                    if len(batch) == CATCH_UP_PAGE:
+                        next_poll = loop.time()  # more to read: the next page at once
+                elif message.seq <= self.last_seq:
+                    continue
+                elif message.seq == self.last_seq + 1:
+                    batch = [message]
+                else:
+                    batch = await self._fill_gap(message)
+            except Exception:  # pass the event on; the next poll reads what is still missing
                 log.warning("event relay could not read missed events", exc_info=True)
-                batch = [message]
+                batch = [] if message is None else [message]
             for item in batch:
                 self._fan_out(item)
-            self.last_seq = message.seq
+                self.last_seq = item.seq
+
+    async def _catch_up(self) -> list[EventMessage]:
+        """The stored events after the last one passed on, oldest first (one page)."""
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Event).where(Event.seq > self.last_seq).order_by(Event.seq).limit(CATCH_UP_PAGE)
+            )
+            return [to_message(row) for row in rows]
 
     async def _fill_gap(self, message: EventMessage) -> list[EventMessage]:
         async with self.sessions() as session:
