@@ -34,6 +34,7 @@ from shared.db.session import async_session_factory, create_async_db_engine
 from shared.events import MemoryBus, event_channel
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
+from shared.writers import WriterLease
 
 
 def _error_body(status_code: int, detail: str, **extra: Any) -> dict[str, Any]:
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             dashboard_router(),
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "storage": storage}),
+        state=State({"settings": settings, "storage": storage, "writer": WriterLease(settings.data_dir)}),
         dependencies={
             "db_session": Provide(deps.provide_db_session),
             "settings": Provide(deps.provide_settings, sync_to_thread=False),

@@ -52,9 +52,10 @@ def provide_recording_service(
     storage: NamedDependency[Storage],
     settings: NamedDependency[Settings],
     events: NamedDependency[EventRecorder],
+    state: State,
 ) -> RecordingService:
     """Clip operations for this request."""
-    return RecordingService(db_session, storage, settings, events)
+    return RecordingService(db_session, storage, settings, events, writer=state.writer)
 
 
 def provide_job_service(

@@ -13,6 +13,7 @@ from shared.db.models import Clip, Dataset, Job
 from shared.db.session import create_sync_db_engine, sync_session_factory
 from shared.settings import Settings
 from shared.storage import JOB_INPUTS_PREFIX, ReconcileReport, Storage, reconcile_dataset, remove_tree
+from shared.writers import dead_writers
 
 # Another process may be between its file write and its commit right now; leave recent files alone.
 DEFAULT_GRACE_S = 15 * 60
@@ -24,12 +25,18 @@ def _settled(path: Path, grace_s: float, now: float) -> bool:
 
 
 def reconcile_volume(session: Session, storage: Storage, *, grace_s: float = DEFAULT_GRACE_S) -> ReconcileReport:
-    """Remove files without rows, move clips to where their rows say, and report clips without files."""
+    """Remove files without rows, move clips to where their rows say, and report clips without files.
+
+    Files younger than `grace_s` are left alone, unless a process that died mid-write (see shared.writers) named
+    them: those go at once.
+    """
     total = ReconcileReport()
     now = time.time()
     total.removed_job_inputs = _remove_stale_job_inputs(session, storage, grace_s, now)
+    dead = dead_writers(storage.root)
     datasets_root = storage.root / "datasets"
     if not datasets_root.is_dir():
+        dead.forget()
         return total
     known = {name for (name,) in session.execute(select(Dataset.name))}
     for folder in datasets_root.iterdir():
@@ -41,9 +48,12 @@ def reconcile_volume(session: Session, storage: Storage, *, grace_s: float = DEF
     for name, clip_id, deleted_at in rows:
         by_dataset[name][clip_id] = deleted_at is not None
     for name, clips in by_dataset.items():
-        report = reconcile_dataset(storage, name, clips, settled=lambda path: _settled(path, grace_s, now))
+        report = reconcile_dataset(
+            storage, name, clips, settled=lambda path: path in dead.files or _settled(path, grace_s, now)
+        )
         for field in ("removed_orphans", "moved_to_trash", "moved_to_clips", "missing_files"):
             setattr(total, field, getattr(total, field) + getattr(report, field))
+    dead.forget()
     return total
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -12,11 +15,12 @@ from sqlalchemy import update
 
 from shared.db.models import Clip
 from shared.db.session import create_sync_db_engine, sync_session_factory
-from shared.reconcile import reconcile_configured_volume
+from shared.reconcile import DEFAULT_GRACE_S, reconcile_configured_volume
 from shared.settings import Settings
 from shared.storage import ReconcileReport, Storage, atomic_write
+from shared.writers import WRITERS_DIR, WriterLease
 from tests.audio_factory import wav_bytes
-from tests.conftest import add_clips, create_dataset
+from tests.conftest import add_clips, create_dataset, upload
 
 
 def test_atomic_write_replaces_whole_files_and_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -123,3 +127,58 @@ def test_rows_marked_deleted_elsewhere_get_their_files_moved(client: TestClient,
 
     assert _reconcile(settings).moved_to_trash == 1
     assert Storage(settings.data_dir).clip_path("kitchen", uuid.UUID(clip["id"]), deleted=True).is_file()
+
+
+_KILLED_WRITER = """
+import sys, time, uuid
+from pathlib import Path
+from shared.storage import Storage, atomic_write
+from shared.writers import WriterLease
+root = Path(sys.argv[1])
+storage = Storage(root)
+paths = [storage.clip_path("kitchen", uuid.uuid4()) for _ in range(2)]
+with WriterLease(root).intent(paths):
+    for path in paths:
+        atomic_write(path, b"RIFF written, row never committed")
+    print("written", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_files_of_a_writer_killed_before_its_commit_are_removed_at_once(client: TestClient, settings: Settings) -> None:
+    """A process killed mid-upload leaves files without rows; reconcile knows its writer is gone, so they go at
+    once, while a live writer's files of the same age stay."""
+    create_dataset(client, "kitchen")
+    [stored] = add_clips(client, "kitchen", 1)
+    storage = Storage(settings.data_dir)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(settings.data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "written"
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+    live = storage.clip_path("kitchen", uuid.uuid4())
+    with WriterLease(settings.data_dir).intent([live]):
+        atomic_write(live, b"being written by a process that lives")
+
+        report = _reconcile(settings, grace_s=DEFAULT_GRACE_S)
+
+        assert report.removed_orphans == 2
+        assert sorted(p.name for p in storage.clips_dir("kitchen").iterdir()) == sorted(
+            [f"{stored['id']}.wav", live.name]
+        )
+    # The dead writer's lease is gone; the live ones (this process's, the app's) stay.
+    assert not [p for p in (settings.data_dir / WRITERS_DIR).iterdir() if f"-{child.pid}-" in p.name]
+    assert not list((settings.data_dir / WRITERS_DIR).glob("*/*.intent"))
+
+
+def test_uploads_leave_no_intent_behind_whether_stored_or_refused(client: TestClient, settings: Settings) -> None:
+    create_dataset(client, "kitchen")
+    add_clips(client, "kitchen", 2)
+    duplicate = upload(client, "kitchen", [("again.wav", wav_bytes(seed=0))])
+    assert duplicate.status_code == 409
+
+    assert not list((settings.data_dir / WRITERS_DIR).glob("*/*.intent"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -17,6 +18,7 @@ from shared.db.base import utcnow
 from shared.db.models import Clip, Event, Job
 from shared.events import Publisher, event_order_lock, new_event, to_message
 from shared.storage import Storage, atomic_write
+from shared.writers import WriterLease
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ class JobStore:
     def __init__(self, sessions: sessionmaker[Session], publisher: Publisher) -> None:
         self.sessions = sessions
         self.publisher = publisher
+        # One lease per volume, for the life of this store (a process's): see shared.writers.
+        self._writers: dict[Path, WriterLease] = {}
 
     def claim(self, job_id: uuid.UUID, attempt: int, hostname: str) -> Job | None:
         """Move a queued job to running for this attempt; None if it is not ours to run."""
@@ -127,25 +131,27 @@ class JobStore:
                 rows.append((row, audio.wav_bytes))
             # Files first, rows second, as for uploads: a crash leaves only files without rows (reconcile).
             paths = [storage.clip_path(job.dataset_name, row.id) for row, _ in rows]
-            try:
-                for path, (_, data) in zip(paths, rows, strict=True):
-                    atomic_write(path, data)
-                session.add_all(row for row, _ in rows)
-                session.flush()
-                events = [
-                    new_event(
-                        "dataset.clip_added",
-                        dataset=job.dataset_name,
-                        payload={"clip": msgspec.to_builtins(clip_fields(row, job.dataset_name))},
-                    )
-                    for row, _ in rows
-                ]
-                self._commit_with_events(session, events)
-            except BaseException:
-                session.rollback()
-                for path in paths:
-                    path.unlink(missing_ok=True)
-                raise
+            writer = self._writers.setdefault(storage.root, WriterLease(storage.root))
+            with writer.intent(paths):
+                try:
+                    for path, (_, data) in zip(paths, rows, strict=True):
+                        atomic_write(path, data)
+                    session.add_all(row for row, _ in rows)
+                    session.flush()
+                    events = [
+                        new_event(
+                            "dataset.clip_added",
+                            dataset=job.dataset_name,
+                            payload={"clip": msgspec.to_builtins(clip_fields(row, job.dataset_name))},
+                        )
+                        for row, _ in rows
+                    ]
+                    self._commit_with_events(session, events)
+                except BaseException:
+                    session.rollback()
+                    for path in paths:
+                        path.unlink(missing_ok=True)
+                    raise
             return len(rows), len(items) - len(rows)
 
     def release(self, job_id: uuid.UUID, attempt: int, reason: str) -> bool:

@@ -29,6 +29,7 @@ from shared.db.base import utcnow
 from shared.db.models import Clip, Dataset
 from shared.settings import Settings
 from shared.storage import Storage, atomic_write, durable_move
+from shared.writers import WriterLease
 
 MAX_SPEAKER_LENGTH = 128
 MAX_NOTES_LENGTH = 2000
@@ -57,9 +58,18 @@ class ClipFilter:
 class RecordingService:
     """Clip operations over one database session and the data volume."""
 
-    def __init__(self, session: AsyncSession, storage: Storage, settings: Settings, events: EventRecorder) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        storage: Storage,
+        settings: Settings,
+        events: EventRecorder,
+        *,
+        writer: WriterLease | None = None,
+    ) -> None:
         self.session = session
         self.storage = storage
+        self.writer = writer or WriterLease(storage.root)
         self.settings = settings
         self.events = events
         self.datasets = DatasetService(session, storage, settings, events)
@@ -103,26 +113,27 @@ class RecordingService:
             for position, (upload, clip) in enumerate(zip(uploads, normalized, strict=True))
         ]
         paths = [self.storage.clip_path(dataset.name, c.id) for c in clips]
-        # Files first, rows second: a crash in between leaves files without rows, which
-        # reconcile removes; rows never point at files that were not fully written.
-        try:
-            await anyio.to_thread.run_sync(_write_all, paths, [c.wav_bytes for c in normalized])
-            self.session.add_all(clips)
-            await self.session.flush()
-            added = [self._to_schema(c, dataset.name) for c in clips]
-            for clip_schema in added:
-                await self._event("dataset.clip_added", clip_schema)
-            await self.session.commit()
-        except IntegrityError:
-            await self.session.rollback()
-            self.events.discard()
-            _remove_all(paths)
-            raise Conflict("a clip with the same audio was stored at the same moment; list the dataset") from None
-        except BaseException:
-            await self.session.rollback()
-            self.events.discard()
-            _remove_all(paths)
-            raise
+        # Files first, rows second: a crash in between leaves files without rows, which reconcile
+        # removes (at once: the intent names them); rows never point at files that were not fully written.
+        with self.writer.intent(paths):
+            try:
+                await anyio.to_thread.run_sync(_write_all, paths, [c.wav_bytes for c in normalized])
+                self.session.add_all(clips)
+                await self.session.flush()
+                added = [self._to_schema(c, dataset.name) for c in clips]
+                for clip_schema in added:
+                    await self._event("dataset.clip_added", clip_schema)
+                await self.session.commit()
+            except IntegrityError:
+                await self.session.rollback()
+                self.events.discard()
+                _remove_all(paths)
+                raise Conflict("a clip with the same audio was stored at the same moment; list the dataset") from None
+            except BaseException:
+                await self.session.rollback()
+                self.events.discard()
+                _remove_all(paths)
+                raise
         await self.events.publish()
         return added
 
