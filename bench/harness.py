@@ -128,10 +128,13 @@ def wake_training_server(
     database_url: str | None = None,
     broker_url: str | None = None,
     trust_env: bool = True,
+    data_dir: Path | None = None,
 ) -> Iterator[str]:
-    """`wake-training serve` on a free port and a fresh data dir, migrated first if given a database; yields its URL."""
+    """`wake-training serve` on a free port and a fresh data dir (or `data_dir`, which the caller then owns),
+    migrated first if given a database; yields its URL."""
     cli = Path(sys.executable).parent / "wake-training"
-    data_dir = Path(tempfile.mkdtemp(prefix=data_dir_prefix))
+    owned = data_dir is None
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix=data_dir_prefix))
     env = dict(os.environ, WAKE_TRAINING_DATA_DIR=str(data_dir))
     # Only what the caller asks for: an inherited database would be benched instead of SQLite or the fresh one,
     # and an inherited broker would make /health depend on a Redis the bench does not use.
@@ -162,7 +165,8 @@ def wake_training_server(
             finally:
                 stop(process)
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if owned:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @dataclass
