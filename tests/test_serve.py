@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import threading
@@ -100,3 +101,37 @@ def test_sigkill_mid_upload_leaves_rows_and_files_in_step(server_env: dict[str, 
         if path.is_file()
     }
     assert on_disk == expected
+
+
+@pytest.mark.integration
+def test_files_of_an_upload_killed_before_its_commit_go_at_the_next_reconcile_without_waiting(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The distributed mode's step after a crash: `reconcile` with its default 15-minute grace still removes what
+    the killed API wrote, because the API's lease on the volume says its writer is gone."""
+    volume = Path(server_env["WAKE_TRAINING_DATA_DIR"])
+    server = Server(server_env, tmp_path / "serve.log")
+    httpx.post(f"{server.url}/datasets", json={"name": "kitchen"}).raise_for_status()
+    files = [("files", (f"take-{k}.wav", wav_bytes(seconds=0.5, seed=k))) for k in range(300)]
+
+    def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies under it
+            httpx.post(f"{server.url}/datasets/kitchen/recordings", files=files, data={"label": "positive"}, timeout=60)
+
+    upload = threading.Thread(target=send)
+    upload.start()
+    # Killed while the upload's files are being written: some are on the volume, their rows not yet committed.
+    clips_dir = volume / "datasets" / "kitchen" / "clips"
+    deadline = time.monotonic() + 60
+    while len(list(clips_dir.glob("*.wav"))) < 10:
+        assert time.monotonic() < deadline, "the upload never started writing"
+        time.sleep(0.002)
+    server.kill()
+    upload.join(30)
+    left = list(clips_dir.glob("*.wav"))
+
+    subprocess.run([CLI, "reconcile"], env=server_env, check=True, capture_output=True)
+
+    assert len(left) >= 10
+    assert not list(clips_dir.glob("*.wav"))
+    assert not list((volume / "writers").glob("*/*.intent"))
