@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 from litestar.testing import TestClient
+from sqlalchemy import delete, select
 
+from api.recordings.service import RecordingService
+from shared.db.models import Clip, Dataset
+from shared.db.session import create_sync_db_engine
 from shared.settings import Settings
+from shared.storage import Storage, remove_tree
 from tests.audio_factory import encode, tone, wav_bytes
 from tests.conftest import add_clips, create_dataset, upload
 
@@ -198,3 +203,32 @@ def test_a_failed_commit_leaves_no_file_behind(
     clips_dir = settings.data_dir / "datasets" / kitchen / "clips"
     assert list(clips_dir.iterdir()) == []
     assert client.get("/datasets/kitchen/recordings", params={"deleted": "all"}).json()["total"] == 0
+
+
+def test_an_upload_racing_a_forced_dataset_delete_is_404_and_leaves_no_folder(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The dataset goes (with ?force=true, from another request) after the upload checked it and before its rows
+    commit: the upload says so, not "same audio stored at the same moment", and makes no folder again."""
+    if backend == "sqlite":
+        pytest.skip("SQLite transactions take the write lock up front (BEGIN IMMEDIATE): the delete waits its turn")
+    create_dataset(client, "kitchen")
+    add_clips(client, "kitchen", 2)
+    original = RecordingService._refuse_duplicates
+
+    async def delete_meanwhile(self: RecordingService, *args: object) -> None:
+        await original(self, *args)
+        engine = create_sync_db_engine(settings.resolved_database_url)
+        with engine.begin() as conn:
+            dataset_id = conn.execute(select(Dataset.id).where(Dataset.name == "kitchen")).scalar_one()
+            conn.execute(delete(Clip).where(Clip.dataset_id == dataset_id))
+            conn.execute(delete(Dataset).where(Dataset.id == dataset_id))
+        engine.dispose()
+        remove_tree(Storage(settings.data_dir).dataset_dir("kitchen"))
+
+    monkeypatch.setattr(RecordingService, "_refuse_duplicates", delete_meanwhile)
+    response = upload(client, "kitchen", [("late.wav", wav_bytes(seed=50)), ("later.wav", wav_bytes(seed=51))])
+
+    assert response.status_code == 404
+    assert "was deleted while the upload was being stored" in response.json()["detail"]
+    assert not Storage(settings.data_dir).dataset_dir("kitchen").exists()

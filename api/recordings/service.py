@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,8 @@ class RecordingService:
             for position, (upload, clip) in enumerate(zip(uploads, normalized, strict=True))
         ]
         paths = [self.storage.clip_path(dataset.name, c.id) for c in clips]
+        # After a rollback the row's attributes are expired: keep what the error paths need.
+        dataset_id, dataset_name = dataset.id, dataset.name
         # Files first, rows second: a crash in between leaves files without rows, which reconcile
         # removes (at once: the intent names them); rows never point at files that were not fully written.
         with self.writer.intent(paths):
@@ -128,6 +131,12 @@ class RecordingService:
                 await self.session.rollback()
                 self.events.discard()
                 _remove_all(paths)
+                if await self.session.get(Dataset, dataset_id) is None:
+                    # Deleted (with force) while the files were written: their folders were made again for them.
+                    await anyio.to_thread.run_sync(_remove_empty_folders, self.storage, dataset_name)
+                    raise NotFound(
+                        f"dataset {dataset_name!r} was deleted while the upload was being stored; nothing was stored"
+                    ) from None
                 raise Conflict("a clip with the same audio was stored at the same moment; list the dataset") from None
             except BaseException:
                 await self.session.rollback()
@@ -309,6 +318,12 @@ def _filename(name: str | None) -> str | None:
 def _write_all(paths: list[Path], blobs: list[bytes]) -> None:
     for path, blob in zip(paths, blobs, strict=True):
         atomic_write(path, blob)
+
+
+def _remove_empty_folders(storage: Storage, dataset: str) -> None:
+    for folder in (storage.clips_dir(dataset), storage.trash_dir(dataset), storage.dataset_dir(dataset)):
+        with contextlib.suppress(OSError):  # not empty (a new dataset of that name), or already gone
+            folder.rmdir()
 
 
 def _remove_all(paths: list[Path]) -> None:
