@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Annotated
+
+from litestar.params import PathParameter
 
 from api.errors import InvalidInput
 from shared.db.models import LABELS, SOURCES
 
 DATASET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DATASET_NAME_RULE = "1-64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
+
+# Path parameters as the schema declares them. The pattern and format are documentation only (schema_extra):
+# the services check them and answer a 422 that names the rule, rather than Litestar's generic one.
+DatasetName = Annotated[
+    str,
+    PathParameter(
+        description=f"The dataset's name: {DATASET_NAME_RULE}",
+        schema_extra={"pattern": f"^{DATASET_NAME_RE.pattern}$"},
+    ),
+]
+ClipId = Annotated[str, PathParameter(description="The clip's id (a UUID)", schema_extra={"format": "uuid"})]
+JobId = Annotated[str, PathParameter(description="The job's id (a UUID)", schema_extra={"format": "uuid"})]
 
 
 def check_dataset_name(name: str) -> str:

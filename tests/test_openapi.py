@@ -67,3 +67,17 @@ def test_an_error_answered_is_one_the_route_declares(
     template = re.sub(r"/(nope|not-a-uuid)$", lambda m: "/{name}" if m[1] == "nope" else "/{job_id}", path)
     assert str(status) in operations[(method, template)]["responses"]
     assert set(response.json()) >= {"status_code", "detail"}
+
+
+def test_uploads_declare_their_multipart_body_and_names_their_pattern(operations: dict[tuple[str, str], dict]) -> None:
+    upload = operations[("POST", "/datasets/{name}/recordings")]
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["required"] == ["files", "label"]
+    assert form["properties"]["files"]["items"] == {"type": "string", "format": "binary"}
+    assert form["properties"]["label"]["enum"] == ["positive", "negative", "noise"]
+    for (_, path), op in operations.items():
+        for parameter in op.get("parameters", []):
+            if parameter["in"] == "path" and parameter["name"] == "name" and path.startswith("/datasets/"):
+                assert parameter["schema"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,63}$", path
+            if parameter["in"] == "path" and parameter["name"] in ("clip_id", "job_id"):
+                assert parameter["schema"]["format"] == "uuid", path

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from api.datasets.schemas import Dataset, DatasetCreate, DatasetMetrics
 from api.datasets.service import DatasetService
 from api.error_responses import errors
+from api.validation import DatasetName
 
 
 class DatasetController(Controller):
@@ -30,14 +31,14 @@ class DatasetController(Controller):
         return await datasets.create(data)
 
     @get("/{name:str}", responses=errors(404, 422))
-    async def get_dataset(self, name: FromPath[str], datasets: NamedDependency[DatasetService]) -> Dataset:
+    async def get_dataset(self, name: DatasetName, datasets: NamedDependency[DatasetService]) -> Dataset:
         """One dataset."""
         return await datasets.read(name)
 
     @delete("/{name:str}", status_code=204, responses=errors(404, 409, 422))
     async def delete_dataset(
         self,
-        name: FromPath[str],
+        name: DatasetName,
         datasets: NamedDependency[DatasetService],
         force: Annotated[bool, QueryParameter(description="also delete the dataset's clips")] = False,
     ) -> None:
@@ -45,6 +46,6 @@ class DatasetController(Controller):
         await datasets.delete(name, force=force)
 
     @get("/{name:str}/metrics", responses=errors(404, 422))
-    async def dataset_metrics(self, name: FromPath[str], datasets: NamedDependency[DatasetService]) -> DatasetMetrics:
+    async def dataset_metrics(self, name: DatasetName, datasets: NamedDependency[DatasetService]) -> DatasetMetrics:
         """Clip counts and total seconds by label and by speaker."""
         return await datasets.metrics(name)

@@ -11,14 +11,14 @@ import msgspec
 from litestar import Request, WebSocket, get, websocket
 from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 from sqlalchemy import select
 
 from api.error_responses import errors
 from api.errors import InvalidInput, NotFound
 from api.events.relay import EventFilter, EventRelay
-from api.validation import check_dataset_name, check_sequence, parse_job_id
+from api.validation import JobId, check_dataset_name, check_sequence, parse_job_id
 from shared.db.models import FINISHED_STATES, Event, Job
 from shared.events import EventMessage, to_message
 
@@ -126,7 +126,7 @@ async def all_events(
 
 
 @get("/jobs/{job_id:str}/events", tags=["events", "jobs"], responses=errors(404, 422))
-async def job_events(request: Request, state: State, job_id: FromPath[str]) -> Stream:
+async def job_events(request: Request, state: State, job_id: JobId) -> Stream:
     """Server-sent events of one job from its first (or after Last-Event-ID); ends with the job."""
     parsed = parse_job_id(job_id)
     async with state.session_factory() as session:

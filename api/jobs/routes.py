@@ -12,7 +12,7 @@ from litestar.response import File
 from api.error_responses import errors
 from api.jobs.schemas import Job, JobPage, LogPage, SynthesizeRequest, TrainRequest
 from api.jobs.service import JobService
-from api.validation import check_dataset_name, parse_job_id
+from api.validation import DatasetName, JobId, check_dataset_name, parse_job_id
 
 STATUS_HELP = "queued, running, succeeded, failed or cancelled"
 
@@ -29,7 +29,7 @@ async def train(data: JSONBody[TrainRequest], jobs: NamedDependency[JobService])
     tags=["jobs", "datasets"],
     responses=errors(400, 404, 413, 422, 503),
 )
-async def synthesize(name: FromPath[str], data: JSONBody[SynthesizeRequest], jobs: NamedDependency[JobService]) -> Job:
+async def synthesize(name: DatasetName, data: JSONBody[SynthesizeRequest], jobs: NamedDependency[JobService]) -> Job:
     """Queue a job that synthesizes clips of the phrase (espeak-ng, Pico) into the dataset (`source=synthetic`)."""
     return await jobs.submit_synthesis(name, data)
 
@@ -57,14 +57,14 @@ class JobController(Controller):
         return await jobs.list(dataset=dataset, status=status, limit=limit, offset=offset)
 
     @get("/{job_id:str}", responses=errors(404, 422))
-    async def get_job(self, job_id: FromPath[str], jobs: NamedDependency[JobService]) -> Job:
+    async def get_job(self, job_id: JobId, jobs: NamedDependency[JobService]) -> Job:
         """One job: status, progress, metrics, artifacts with download links."""
         return await jobs.read(parse_job_id(job_id))
 
     @get("/{job_id:str}/logs", responses=errors(404, 422))
     async def job_logs(
         self,
-        job_id: FromPath[str],
+        job_id: JobId,
         jobs: NamedDependency[JobService],
         after: Annotated[int, QueryParameter(description="return entries with a sequence number above this")] = 0,
         limit: Annotated[int, QueryParameter(description="page size, 1-1000")] = 200,
@@ -73,12 +73,12 @@ class JobController(Controller):
         return await jobs.logs(parse_job_id(job_id), after=after, limit=limit)
 
     @post("/{job_id:str}/cancel", status_code=202, responses=errors(404, 409, 422))
-    async def cancel_job(self, job_id: FromPath[str], jobs: NamedDependency[JobService]) -> Job:
+    async def cancel_job(self, job_id: JobId, jobs: NamedDependency[JobService]) -> Job:
         """Cancel: a queued job never starts; a running one stops at its next training step."""
         return await jobs.cancel(parse_job_id(job_id))
 
     @get("/{job_id:str}/artifacts/{name:str}", responses=errors(404, 422))
-    async def get_artifact(self, job_id: FromPath[str], name: FromPath[str], jobs: NamedDependency[JobService]) -> File:
+    async def get_artifact(self, job_id: JobId, name: FromPath[str], jobs: NamedDependency[JobService]) -> File:
         """Download one exported file of a succeeded job."""
         path = await jobs.artifact_path(parse_job_id(job_id), name)
         return File(path=path, filename=name)

@@ -9,14 +9,15 @@ from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.response import File
 
 from api.error_responses import errors
 from api.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from api.recordings.openapi import UploadOperation
 from api.recordings.schemas import Clip, ClipPage, ClipsAdded, ClipUpdate
 from api.recordings.service import ClipFilter, RecordingService, Upload
-from api.validation import parse_clip_id
+from api.validation import ClipId, DatasetName, parse_clip_id
 
 TEXT_FIELDS = ("label", "speaker", "notes", "source")
 
@@ -49,9 +50,9 @@ class RecordingController(Controller):
     path = "/datasets/{name:str}/recordings"
     tags = ["recordings"]
 
-    @post("/", status_code=201, responses=errors(400, 404, 409, 413, 415, 422))
+    @post("/", status_code=201, responses=errors(400, 404, 409, 413, 415, 422), operation_class=UploadOperation)
     async def upload(
-        self, name: FromPath[str], request: Request, recordings: NamedDependency[RecordingService]
+        self, name: DatasetName, request: Request, recordings: NamedDependency[RecordingService]
     ) -> ClipsAdded:
         """Store one or many files (multipart) with one `label` and optional `speaker`, `notes`, `source`."""
         media_type, _ = request.content_type
@@ -85,7 +86,7 @@ class RecordingController(Controller):
     @get("/", responses=errors(404, 422))
     async def list_recordings(
         self,
-        name: FromPath[str],
+        name: DatasetName,
         recordings: NamedDependency[RecordingService],
         label: FromQuery[str | None] = None,
         speaker: FromQuery[str | None] = None,
@@ -100,14 +101,14 @@ class RecordingController(Controller):
 
     @get("/{clip_id:str}", responses=errors(404, 422))
     async def get_recording(
-        self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
+        self, name: DatasetName, clip_id: ClipId, recordings: NamedDependency[RecordingService]
     ) -> Clip:
         """One clip."""
         return await recordings.read(name, parse_clip_id(clip_id))
 
     @get("/{clip_id:str}/audio", media_type="audio/wav", responses=errors(404, 422))
     async def get_audio(
-        self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
+        self, name: DatasetName, clip_id: ClipId, recordings: NamedDependency[RecordingService]
     ) -> File:
         """The clip's stored audio: 16 kHz mono PCM16 WAV."""
         path = await recordings.audio_path(name, parse_clip_id(clip_id))
@@ -116,8 +117,8 @@ class RecordingController(Controller):
     @patch("/{clip_id:str}", responses=errors(400, 404, 409, 413, 422))
     async def update_recording(
         self,
-        name: FromPath[str],
-        clip_id: FromPath[str],
+        name: DatasetName,
+        clip_id: ClipId,
         data: JSONBody[ClipUpdate],
         recordings: NamedDependency[RecordingService],
     ) -> Clip:
@@ -126,14 +127,14 @@ class RecordingController(Controller):
 
     @delete("/{clip_id:str}", status_code=200, responses=errors(404, 409, 422))
     async def delete_recording(
-        self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
+        self, name: DatasetName, clip_id: ClipId, recordings: NamedDependency[RecordingService]
     ) -> Clip:
         """Soft-delete: the clip moves to the trash and can be restored."""
         return await recordings.delete(name, parse_clip_id(clip_id))
 
     @post("/{clip_id:str}/restore", status_code=200, responses=errors(404, 409, 422))
     async def restore_recording(
-        self, name: FromPath[str], clip_id: FromPath[str], recordings: NamedDependency[RecordingService]
+        self, name: DatasetName, clip_id: ClipId, recordings: NamedDependency[RecordingService]
     ) -> Clip:
         """Bring a soft-deleted clip back."""
         return await recordings.restore(name, parse_clip_id(clip_id))
