@@ -19,7 +19,7 @@ from tests.faults import REDIS_SERVER, CuttableProxy, RedisServer
 from tests.processes import Server, Worker, clean_env
 from tests.sse import collect
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 FINISHED = {"succeeded", "failed", "cancelled"}
 # The smallest real job: one espeak-ng clip spoken into the dataset.

@@ -225,6 +225,7 @@ def test_an_sse_client_that_reconnects_with_last_event_id_gets_exactly_what_it_m
     assert whole[-1].type == "job.succeeded"
 
 
+@pytest.mark.faults
 def test_a_worker_killed_mid_job_hands_the_job_to_the_other_worker(
     tmp_path: Path, make_postgres_database: Any, redis_server: str
 ) -> None:

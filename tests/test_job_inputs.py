@@ -76,6 +76,7 @@ def run_before_audio_is_read(monkeypatch: pytest.MonkeyPatch, hook: Callable[[],
 
 
 @pytest.mark.parametrize("when", ["as the job starts", "after the job found its files"])
+@pytest.mark.faults
 def test_a_clip_deleted_while_the_job_starts_is_still_trained_on_and_the_job_succeeds(
     client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, when: str
 ) -> None:

@@ -23,7 +23,7 @@ from tests.processes import Server, clean_env, free_port
 from tests.sse import SSEEvent, frames
 from worker.jobs import JobStore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 POLL_S = 1.0

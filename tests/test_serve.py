@@ -71,6 +71,7 @@ def _all_clips(url: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.integration
+@pytest.mark.faults
 def test_sigkill_mid_upload_leaves_rows_and_files_in_step(server_env: dict[str, str], tmp_path: Path) -> None:
     volume = Path(server_env["WAKE_TRAINING_DATA_DIR"])
     server = Server(server_env, tmp_path / "serve.log")
@@ -104,6 +105,7 @@ def test_sigkill_mid_upload_leaves_rows_and_files_in_step(server_env: dict[str, 
 
 
 @pytest.mark.integration
+@pytest.mark.faults
 def test_files_of_an_upload_killed_before_its_commit_go_at_the_next_reconcile_without_waiting(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:

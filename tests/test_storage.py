@@ -145,6 +145,7 @@ with WriterLease(root).intent(paths):
 """
 
 
+@pytest.mark.faults
 def test_files_of_a_writer_killed_before_its_commit_are_removed_at_once(client: TestClient, settings: Settings) -> None:
     """A process killed mid-upload leaves files without rows; reconcile knows its writer is gone, so they go at
     once, while a live writer's files of the same age stay."""
