@@ -9,10 +9,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import redis
 
 from tests.processes import free_port
+from tests.sse import collect
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -141,3 +144,44 @@ class CuttableProxy(threading.Thread):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+def assert_aftermath(http: httpx.Client, volume: Path) -> None:
+    """What every fault must end in: every job finished, no attempt started twice, each dataset's rows and files in
+    agreement, and each job's event stream, resumed from its middle with Last-Event-ID, giving exactly the rest."""
+    jobs = http.get("/jobs", params={"limit": 500}).json()["items"]
+    for job in jobs:
+        assert job["status"] in FINISHED, f"job {job['id']} left {job['status']}"
+        events = collect(http, f"/jobs/{job['id']}/events", until=lambda _: False, timeout=15)
+        types = [event.type for event in events]
+        assert types.count("job.started") <= job["attempts"], (job["id"], types)
+        assert sum(t in ("job.succeeded", "job.failed", "job.cancelled") for t in types) == 1, (job["id"], types)
+        middle = len(events) // 2
+        resumed = collect(
+            http,
+            f"/jobs/{job['id']}/events",
+            until=lambda _: False,
+            timeout=15,
+            headers={"Last-Event-ID": str(events[middle].id)},
+        )
+        assert [e.id for e in resumed] == [e.id for e in events[middle + 1 :]], job["id"]
+    for dataset in http.get("/datasets").json():
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = http.get(
+                f"/datasets/{dataset['name']}/recordings", params={"deleted": "all", "limit": 500, "offset": len(rows)}
+            ).json()
+            rows += page["items"]
+            if len(rows) >= page["total"]:
+                break
+        expected = {f"{'trash' if row['deleted'] else 'clips'}/{row['id']}.wav" for row in rows}
+        folder = volume / "datasets" / dataset["name"]
+        on_disk = {
+            path.relative_to(folder).as_posix()
+            for path in folder.glob("*/*.wav")
+            if path.parent.name in ("clips", "trash")
+        }
+        assert on_disk == expected, dataset["name"]

@@ -15,7 +15,7 @@ import pytest
 
 import migrations
 from tests.conftest import service_missing, wait_for_job
-from tests.faults import REDIS_SERVER, CuttableProxy, RedisServer
+from tests.faults import REDIS_SERVER, CuttableProxy, RedisServer, assert_aftermath
 from tests.processes import Server, Worker, clean_env
 from tests.sse import collect
 
@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 FINISHED = {"succeeded", "failed", "cancelled"}
 # The smallest real job: one espeak-ng clip spoken into the dataset.
 SYNTH = {"phrase": "hey jarvis", "count": 1, "negatives": 0, "noise": 0, "engines": ["espeak"]}
+OUTAGE_S = 10.0
 
 
 @pytest.fixture
@@ -112,6 +113,7 @@ def test_a_queued_job_whose_message_was_lost_with_the_broker_or_the_api_is_sent_
 
         worker = Worker(env, tmp_path / "worker.log", "w@delivery")
         assert_ran_exactly_once(http, job_id)
+        assert_aftermath(http, tmp_path / "volume")
     finally:
         if worker is not None:
             worker.stop()
@@ -137,6 +139,7 @@ def test_a_queued_job_not_started_in_time_is_sent_again_and_the_extra_copies_are
         assert job["worker_hostname"] == "w@resent"
         wait_until(lambda: own_redis.queue_length() == 0, "the worker takes (and skips) the extra copies")
         assert http.get(f"/jobs/{job_id}").json()["status"] == "succeeded"
+        assert_aftermath(http, tmp_path / "volume")
     finally:
         if worker is not None:
             worker.stop()
@@ -157,18 +160,21 @@ def test_a_worker_that_cannot_reach_the_database_hands_the_message_back_and_runs
     try:
         http = httpx.Client(base_url=api.url, timeout=30)
         proxy.cut()
+        cut_at = time.monotonic()
         job_id = submit_synthesis(http, "outage")
 
         def handed_back(times: int) -> bool:
             return worker.log.read_text(errors="replace").count("the database is unreachable") >= times
 
         wait_until(lambda: handed_back(3), "the worker takes the message, fails to reach the database, hands it back")
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - cut_at)))  # the outage the issue saw lose jobs: 8-10 s
         assert http.get(f"/jobs/{job_id}").json()["status"] == "queued"
 
         proxy.restore()
         job = assert_ran_exactly_once(http, job_id)
         assert job["worker_hostname"] == "w@outage"
         assert own_redis.queue_length() == 0
+        assert_aftermath(http, tmp_path / "volume")
     finally:
         worker.stop()
         api.stop()

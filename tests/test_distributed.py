@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 import migrations
 from tests.audio_factory import encode, tone
 from tests.conftest import wait_for_job
+from tests.faults import assert_aftermath
 from tests.processes import Server, Worker, clean_env
 from tests.sse import SSEEvent, collect
 
@@ -29,8 +30,15 @@ pytestmark = pytest.mark.integration
 FINISHED = {"succeeded", "failed", "cancelled"}
 # Each stack of this run gets a different Redis database number (1-15; 0 is left to people).
 REDIS_DATABASES = iter(random.sample(range(1, 16), 15))
-QUICK = {"preset": "tiny", "config_overrides": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 8}}
-LONG = {"preset": "tiny", "config_overrides": {"epochs": 300, "steps_per_epoch": 20, "batch_size": 8}}
+# No background speech bank: these tests are about the queue and the workers, and each worker would make its own.
+QUICK = {
+    "preset": "tiny",
+    "config_overrides": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 8, "background_speech_s": 0},
+}
+LONG = {
+    "preset": "tiny",
+    "config_overrides": {"epochs": 300, "steps_per_epoch": 20, "batch_size": 8, "background_speech_s": 0},
+}
 
 
 @dataclass
@@ -212,7 +220,11 @@ def wait_for_progress(http: httpx.Client, job_id: str, timeout: float = 60) -> N
 
 def test_an_sse_client_that_reconnects_with_last_event_id_gets_exactly_what_it_missed(stack: Stack) -> None:
     make_dataset(stack.http, "resuming")
-    job = submit(stack.http, "resuming", {"preset": "tiny", "config_overrides": {"epochs": 4, "steps_per_epoch": 3}})
+    job = submit(
+        stack.http,
+        "resuming",
+        {"preset": "tiny", "config_overrides": {"epochs": 4, "steps_per_epoch": 3, "background_speech_s": 0}},
+    )
     url = f"/jobs/{job['id']}/events"
 
     first = collect(stack.http, url, until=lambda events: len(events) >= 3, timeout=60)
@@ -232,7 +244,8 @@ def test_a_worker_killed_mid_job_hands_the_job_to_the_other_worker(
     server, own = start_stack(tmp_path, make_postgres_database, redis_server, workers=2)
     try:
         make_dataset(own.http, "killing")
-        body = {"preset": "tiny", "config_overrides": {"epochs": 8, "steps_per_epoch": 10, "batch_size": 8}}
+        overrides = {"epochs": 8, "steps_per_epoch": 10, "batch_size": 8, "background_speech_s": 0}
+        body = {"preset": "tiny", "config_overrides": overrides}
         job = submit(own.http, "killing", body)
         running = wait_for_job(own.http, job["id"], {"running"}, timeout=60)
         wait_for_progress(own.http, job["id"])
@@ -249,5 +262,6 @@ def test_a_worker_killed_mid_job_hands_the_job_to_the_other_worker(
         assert [e.type for e in events].count("job.retried") == 1
         assert own.http.get("/jobs", params={"status": "running"}).json()["total"] == 0
         assert_export_matches_manifest(own.volume, finished)
+        assert_aftermath(own.http, own.volume)
     finally:
         stop_stack(server, own)

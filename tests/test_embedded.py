@@ -37,7 +37,11 @@ def test_upload_train_watch_and_download_in_one_process(tmp_path: Path) -> None:
 
             job = http.post(
                 "/train",
-                json={"dataset": "desk", "preset": "tiny", "config_overrides": {"epochs": 2, "steps_per_epoch": 4}},
+                json={
+                    "dataset": "desk",
+                    "preset": "tiny",
+                    "config_overrides": {"epochs": 2, "steps_per_epoch": 4, "background_speech_s": 0},
+                },
             ).json()
             events = collect(http, job["events_url"], until=lambda _: False, timeout=120)
             finished = http.get(f"/jobs/{job['id']}").json()
@@ -97,9 +101,9 @@ def test_a_running_job_whose_worker_went_silent_fails_with_the_reason_after_its_
     create_dataset(impatient_client, "kitchen")
     add_clips(impatient_client, "kitchen", 10)
     add_clips(impatient_client, "kitchen", 10, label="noise", seed=100)
-    job_id = impatient_client.post("/train", json={"dataset": "kitchen", "config_overrides": {"epochs": 400}}).json()[
-        "id"
-    ]
+    job_id = impatient_client.post(
+        "/train", json={"dataset": "kitchen", "config_overrides": {"epochs": 400, "background_speech_s": 0}}
+    ).json()["id"]
     state = impatient_client.app.state
     deadline = time.monotonic() + 60
     while impatient_client.get(f"/jobs/{job_id}").json()["status"] != "running":

@@ -23,7 +23,7 @@ from tests.processes import Server, clean_env
 pytestmark = pytest.mark.integration
 
 # Enough to reach every route's error paths a few times; the budget of the whole suite is 10 minutes.
-EXAMPLES_PER_ROUTE = 8
+EXAMPLES_PER_ROUTE = 6
 # The event streams never end by design: their errors are covered in test_jobs_api.py and test_streaming.py.
 UNBOUNDED = re.compile(r"/events$")
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]

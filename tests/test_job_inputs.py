@@ -20,6 +20,7 @@ from shared.settings import Settings
 from shared.storage import Storage, pin_clip
 from tests.audio_factory import wav_bytes
 from tests.conftest import add_clips, create_dataset, wait_for_job
+from tests.faults import assert_aftermath
 from worker.jobs import JobStore
 
 FAST = {
@@ -95,6 +96,7 @@ def test_a_clip_deleted_while_the_job_starts_is_still_trained_on_and_the_job_suc
     assert Storage(settings.data_dir).clip_path("kitchen", uuid.UUID(victim), deleted=True).is_file()
     job_dir = settings.data_dir / "jobs" / job["id"]
     assert sorted(p.name for p in job_dir.iterdir()) == ["export"], "the job's clip links are gone with the job"
+    assert_aftermath(client, settings.data_dir)
 
 
 def test_a_clip_whose_file_left_the_volume_fails_the_job_with_the_reason(

@@ -19,6 +19,7 @@ from shared.db.models import Event, Job
 from shared.db.session import create_sync_db_engine, sync_session_factory
 from shared.events import RedisPublisher, event_channel
 from tests.conftest import service_missing
+from tests.faults import assert_aftermath
 from tests.processes import Server, clean_env, free_port
 from tests.sse import SSEEvent, frames
 from worker.jobs import JobStore
@@ -188,6 +189,8 @@ def test_a_job_that_ends_while_redis_is_down_ends_its_open_stream_within_seconds
             "job.log",
             "job.succeeded",
         ]
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            assert_aftermath(http, tmp_path / "volume")
     finally:
         own_redis.stop()
         worker.close()
@@ -223,6 +226,8 @@ def test_when_redis_comes_back_streams_get_what_was_stored_meanwhile_then_live_e
         assert finished(stream.events), "a live event after the outage reaches the stream"
         assert [e.id for e in stream.events] == worker.stored_seqs(), "every event once, in order"
         assert [e.type for e in stream.events] == ["job.started", *["job.progress"] * 3, "job.succeeded"]
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            assert_aftermath(http, tmp_path / "volume")
     finally:
         own_redis.stop()
         worker.close()

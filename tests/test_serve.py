@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.audio_factory import wav_bytes
+from tests.faults import assert_aftermath
 from tests.processes import CLI, Server, clean_env
 
 
@@ -90,6 +91,8 @@ def test_sigkill_mid_upload_leaves_rows_and_files_in_step(server_env: dict[str, 
     server = Server(server_env, tmp_path / "serve.log")
     try:
         clips = _all_clips(server.url)
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            assert_aftermath(http, volume)
     finally:
         server.stop()
 
