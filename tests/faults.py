@@ -149,6 +149,18 @@ class CuttableProxy(threading.Thread):
 FINISHED = {"succeeded", "failed", "cancelled"}
 
 
+def all_clips(http: httpx.Client, dataset: str) -> list[dict[str, Any]]:
+    """Every clip of a dataset, trash included, page by page."""
+    clips: list[dict[str, Any]] = []
+    while True:
+        page = http.get(
+            f"/datasets/{dataset}/recordings", params={"deleted": "all", "limit": 500, "offset": len(clips)}
+        ).json()
+        clips += page["items"]
+        if len(clips) >= page["total"]:
+            return clips
+
+
 def assert_aftermath(http: httpx.Client, volume: Path) -> None:
     """What every fault must end in: every job finished, no attempt started twice, each dataset's rows and files in
     agreement, and each job's event stream, resumed from its middle with Last-Event-ID, giving exactly the rest."""
@@ -169,14 +181,7 @@ def assert_aftermath(http: httpx.Client, volume: Path) -> None:
         )
         assert [e.id for e in resumed] == [e.id for e in events[middle + 1 :]], job["id"]
     for dataset in http.get("/datasets").json():
-        rows: list[dict[str, Any]] = []
-        while True:
-            page = http.get(
-                f"/datasets/{dataset['name']}/recordings", params={"deleted": "all", "limit": 500, "offset": len(rows)}
-            ).json()
-            rows += page["items"]
-            if len(rows) >= page["total"]:
-                break
+        rows = all_clips(http, dataset["name"])
         expected = {f"{'trash' if row['deleted'] else 'clips'}/{row['id']}.wav" for row in rows}
         folder = volume / "datasets" / dataset["name"]
         on_disk = {

@@ -8,13 +8,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.audio_factory import wav_bytes
-from tests.faults import assert_aftermath
+from tests.faults import all_clips, assert_aftermath
 from tests.processes import CLI, Server, clean_env
 
 
@@ -60,17 +59,6 @@ def _hammer(url: str, stop: threading.Event, worker: int) -> None:
             n += 1
 
 
-def _all_clips(url: str) -> list[dict[str, Any]]:
-    clips: list[dict[str, Any]] = []
-    while True:
-        page = httpx.get(
-            f"{url}/datasets/kitchen/recordings", params={"deleted": "all", "limit": 500, "offset": len(clips)}
-        ).json()
-        clips += page["items"]
-        if len(clips) >= page["total"]:
-            return clips
-
-
 @pytest.mark.integration
 @pytest.mark.faults
 def test_sigkill_mid_upload_leaves_rows_and_files_in_step(server_env: dict[str, str], tmp_path: Path) -> None:
@@ -90,8 +78,8 @@ def test_sigkill_mid_upload_leaves_rows_and_files_in_step(server_env: dict[str, 
     subprocess.run([CLI, "reconcile", "--grace", "0"], env=server_env, check=True, capture_output=True)
     server = Server(server_env, tmp_path / "serve.log")
     try:
-        clips = _all_clips(server.url)
         with httpx.Client(base_url=server.url, timeout=30) as http:
+            clips = all_clips(http, "kitchen")
             assert_aftermath(http, volume)
     finally:
         server.stop()
