@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from sqlalchemy.exc import SQLAlchemyError
 
 from api import deps
 from api.auth import token_guard
@@ -30,11 +32,13 @@ from api.jobs.reaper import run_reaper
 from api.jobs.routes import JobController, synthesize, train
 from api.recordings.routes import RecordingController
 from api.system.routes import health
-from shared.db.session import async_session_factory, create_async_db_engine
+from shared.db.session import async_session_factory, create_async_db_engine, database_unreachable
 from shared.events import MemoryBus, event_channel
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
 from shared.writers import WriterLease
+
+log = logging.getLogger(__name__)
 
 
 def _error_body(status_code: int, detail: str, **extra: Any) -> dict[str, Any]:
@@ -64,6 +68,15 @@ def _too_large(request: Request, _: RequestEntityTooLarge) -> Response:
         "send fewer or shorter files per request"
     )
     return Response(_error_body(413, detail), status_code=413)
+
+
+def _database_error(_: Request, exc: SQLAlchemyError) -> Response:
+    if not database_unreachable(exc):
+        # A bug, not an outage: logged whole, answered without internals.
+        log.error("database error", exc_info=exc)
+        return Response(_error_body(500, "internal error; the server log has the details"), status_code=500)
+    detail = "the database does not answer (down or restarting); nothing was changed, try again in a few seconds"
+    return Response(_error_body(503, detail), status_code=503, headers={"Retry-After": "5"})
 
 
 def _http_error(_: Request, exc: HTTPException) -> Response:
@@ -153,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ValidationException: _validation_error,
             RequestEntityTooLarge: _too_large,
             HTTPException: _http_error,
+            SQLAlchemyError: _database_error,
         },
         openapi_config=OpenAPIConfig(
             title="wake-training",

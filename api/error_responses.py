@@ -26,11 +26,12 @@ _WHEN = {
 
 
 def errors(*codes: int, public: bool = False) -> dict[int, ResponseSpec]:
-    """Responses for these status codes, and 400 and 401 unless the route is open and takes no input.
+    """Responses for these status codes, 503 (the database may be down), and 400 and 401 unless the route is open
+    and takes no input.
 
     Litestar declares 400 on every route that validates anything, with its own body; ours replaces it.
     """
-    declared = sorted({*codes} if public else {*codes, 400, 401})
+    declared = sorted({*codes, 503} if public else {*codes, 400, 401, 503})
     return {
         code: ResponseSpec(data_container=ErrorBody, description=_WHEN[code], generate_examples=False)
         for code in declared

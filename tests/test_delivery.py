@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 import migrations
+from tests.audio_factory import wav_bytes
 from tests.conftest import service_missing, wait_for_job
 from tests.faults import REDIS_SERVER, CuttableProxy, RedisServer, assert_aftermath
 from tests.processes import Server, Worker, clean_env
@@ -177,5 +178,34 @@ def test_a_worker_that_cannot_reach_the_database_hands_the_message_back_and_runs
         assert_aftermath(http, tmp_path / "volume")
     finally:
         worker.stop()
+        api.stop()
+        proxy.close()
+
+
+def test_the_api_answers_503_while_the_database_is_down_stores_nothing_and_recovers(
+    tmp_path: Path, database: str
+) -> None:
+    proxy = CuttableProxy(("127.0.0.1", 5432))
+    through_proxy = database.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
+    env = clean_env(WAKE_TRAINING_DATA_DIR=str(tmp_path / "volume"), WAKE_TRAINING_DATABASE_URL=through_proxy)
+    api = Server(env, tmp_path / "api.log")
+    try:
+        http = httpx.Client(base_url=api.url, timeout=30)
+        assert http.post("/datasets", json={"name": "kitchen"}).status_code == 201
+        proxy.cut()
+
+        listed = http.get("/datasets")
+        files = [("files", ("take.wav", wav_bytes(seed=1)))]
+        uploaded = http.post("/datasets/kitchen/recordings", files=files, data={"label": "positive"})
+
+        for response in (listed, uploaded):
+            assert response.status_code == 503, response.text
+            assert "the database does not answer" in response.json()["detail"]
+            assert response.headers["retry-after"] == "5"
+        proxy.restore()
+        wait_until(lambda: http.get("/datasets").status_code == 200, "the API answers again once the database is back")
+        assert http.get("/datasets/kitchen/recordings").json()["total"] == 0
+        assert not list((tmp_path / "volume" / "datasets" / "kitchen").glob("*/*.wav")), "no file without its row"
+    finally:
         api.stop()
         proxy.close()

@@ -11,7 +11,7 @@ import anyio.to_thread
 import msgspec
 from msgspec import UNSET
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets.service import DatasetService
@@ -139,7 +139,9 @@ class RecordingService:
                     ) from None
                 raise Conflict("a clip with the same audio was stored at the same moment; list the dataset") from None
             except BaseException:
-                await self.session.rollback()
+                # With the database gone the rollback fails too; the files must go all the same.
+                with contextlib.suppress(SQLAlchemyError):
+                    await self.session.rollback()
                 self.events.discard()
                 _remove_all(paths)
                 raise
