@@ -31,6 +31,7 @@ from api.jobs.dispatch import CeleryDispatcher, EmbeddedDispatcher
 from api.jobs.reaper import run_reaper
 from api.jobs.routes import JobController, synthesize, train
 from api.recordings.routes import RecordingController
+from api.synthesis.routes import synthesis_languages
 from api.system.routes import health
 from shared.db.session import async_session_factory, create_async_db_engine, database_unreachable
 from shared.events import MemoryBus, event_channel
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RecordingController,
             train,
             synthesize,
+            synthesis_languages,
             JobController,
             all_events,
             job_events,

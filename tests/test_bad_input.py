@@ -106,6 +106,15 @@ def list_with(**params: Any) -> Send:
     return lambda client, _: client.get(RECORDINGS, params=params)
 
 
+def patch_dataset(body: Any) -> Send:
+    return lambda client, _: client.patch(f"/datasets/{DATASET}", json=body)
+
+
+def patch_dataset_raw(content: bytes) -> Send:
+    headers = {"content-type": "application/json"}
+    return lambda client, _: client.patch(f"/datasets/{DATASET}", content=content, headers=headers)
+
+
 NOT_A_UUID = ("not a uuid", "'not-a-uuid'")
 NOTHING_STORED = "nothing was stored"
 
@@ -386,6 +395,48 @@ CASES = [
         lambda client, _: client.post("/datasets", json={"name": "pantry", "description": "a\x00b"}),
         422,
         ("description",),
+    ),
+    # Changing a dataset: the checks of creation, and a body that changes nothing is refused.
+    *(
+        Case(f"patch_dataset_{case_id}_is_{status}", patch_dataset(body), status, detail)
+        for case_id, body, status, detail in [
+            ("with_empty_body", {}, 422, ("nothing to change", "description", "wake_phrase")),
+            ("with_unknown_field", {"name": "pantry"}, 422, ("unknown field", "name")),
+            ("with_only_an_unknown_field_beside_a_valid_one", {"notes": "x", "description": "y"}, 422, ("notes",)),
+            ("with_a_description_of_2001_characters", {"description": "d" * 2001}, 422, ("description", "2000")),
+            ("with_a_wake_phrase_of_201_characters", {"wake_phrase": "w" * 201}, 422, ("wake_phrase", "200")),
+            ("with_nul_in_wake_phrase", {"wake_phrase": "hey\x00jarvis"}, 422, ("wake_phrase contains a nul",)),
+            (
+                "with_a_valid_description_and_nul_in_wake_phrase",
+                {"description": "new", "wake_phrase": "a\x00"},
+                422,
+                ("wake_phrase contains a nul",),
+            ),
+            ("with_a_number_as_wake_phrase", {"wake_phrase": 3}, 422, ("wake_phrase",)),
+            ("with_a_list_as_body", ["description"], 422, ("expected `object`",)),
+        ]
+    ),
+    Case("patch_dataset_with_null_as_body_is_422", patch_dataset_raw(b"null"), 422, ("expected `object`, got `null`",)),
+    Case("patch_dataset_without_a_body_is_422", patch_dataset_raw(b""), 422, ("data",)),
+    # As at creation, msgspec's JSON parser refuses a lone surrogate escape before our check sees it.
+    Case(
+        "patch_dataset_with_lone_surrogate_in_description_is_400",
+        patch_dataset_raw(b'{"description": "a\\ud800"}'),
+        400,
+        (),
+    ),
+    Case("patch_dataset_with_broken_json_is_400", patch_dataset_raw(b'{"description": '), 400, ()),
+    Case(
+        "patch_unknown_dataset_is_404",
+        lambda client, _: client.patch("/datasets/garage", json={"description": "x"}),
+        404,
+        ("'garage' does not exist",),
+    ),
+    Case(
+        "patch_dataset_named_dot_dot_is_422",
+        lambda client, _: client.patch("/datasets/..x", json={"description": "x"}),
+        422,
+        ("invalid dataset name '..x'",),
     ),
     Case(
         "delete_dataset_holding_clips_without_force_is_409",

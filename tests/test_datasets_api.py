@@ -1,7 +1,8 @@
-"""Datasets: create, list, read, delete, metrics; CORS, auth and the OpenAPI schema."""
+"""Datasets: create, list, read, update, delete, metrics; CORS, auth and the OpenAPI schema."""
 
 from __future__ import annotations
 
+import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
@@ -47,6 +48,47 @@ def test_unknown_dataset_is_404_with_a_hint(client: TestClient) -> None:
     response = client.get("/datasets/nope")
     assert response.status_code == 404
     assert "POST /datasets" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "description", "wake_phrase"),
+    [
+        ({"description": "  the back kitchen  "}, "the back kitchen", "hey jarvis"),
+        ({"wake_phrase": "ok kitchen"}, "first", "ok kitchen"),
+        ({"description": None, "wake_phrase": "ok kitchen"}, None, "ok kitchen"),
+        ({"wake_phrase": "   "}, "first", None),
+    ],
+    ids=["description_stripped", "wake_phrase_alone", "null_clears", "blank_clears"],
+)
+def test_patching_a_dataset_changes_only_the_fields_given_and_is_an_event(
+    client: TestClient, body: dict, description: str | None, wake_phrase: str | None
+) -> None:
+    created = create_dataset(client, "kitchen", description="first", wake_phrase="hey jarvis")
+    add_clips(client, "kitchen", 1)
+
+    response = client.patch("/datasets/kitchen", json=body)
+
+    assert response.status_code == 200, response.text
+    updated = response.json()
+    assert (updated["description"], updated["wake_phrase"]) == (description, wake_phrase)
+    assert updated["updated_at"] > created["updated_at"]
+    assert updated["clip_counts"]["positive"] == 1
+    assert client.get("/datasets/kitchen").json() == updated
+    with client.websocket_connect("/ws/events?dataset=kitchen&after=0") as socket:
+        events = [socket.receive_json() for _ in range(3)]
+    assert [e["type"] for e in events] == ["dataset.created", "dataset.clip_added", "dataset.updated"]
+    assert events[2]["payload"]["dataset"] == updated
+
+
+def test_patching_an_unknown_or_deleted_dataset_is_404(client: TestClient) -> None:
+    create_dataset(client, "kitchen")
+    assert client.delete("/datasets/kitchen").status_code == 204
+
+    for name in ("kitchen", "nope"):
+        response = client.patch(f"/datasets/{name}", json={"description": "x"})
+        assert response.status_code == 404
+        assert f"dataset {name!r} does not exist" in response.json()["detail"]
+    assert client.get("/datasets").json() == []
 
 
 def test_deleting_an_empty_dataset_removes_it_and_its_folder(client: TestClient, settings: Settings) -> None:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
-from api.datasets.schemas import Dataset, DatasetCreate, DatasetMetrics
+from api.datasets.schemas import Dataset, DatasetCreate, DatasetMetrics, DatasetUpdate
 from api.datasets.service import DatasetService
 from api.error_responses import errors
 from api.validation import DatasetName
 
 
 class DatasetController(Controller):
-    """`/datasets`: create, list, read, delete, metrics."""
+    """`/datasets`: create, list, read, update, delete, metrics."""
 
     path = "/datasets"
     tags = ["datasets"]
@@ -34,6 +34,13 @@ class DatasetController(Controller):
     async def get_dataset(self, name: DatasetName, datasets: NamedDependency[DatasetService]) -> Dataset:
         """One dataset."""
         return await datasets.read(name)
+
+    @patch("/{name:str}", responses=errors(400, 404, 413, 422))
+    async def update_dataset(
+        self, name: DatasetName, data: JSONBody[DatasetUpdate], datasets: NamedDependency[DatasetService]
+    ) -> Dataset:
+        """Change `description` or `wake_phrase` (null clears one); 422 for an empty body or an unknown field."""
+        return await datasets.update(name, data)
 
     @delete("/{name:str}", status_code=204, responses=errors(404, 409, 422))
     async def delete_dataset(

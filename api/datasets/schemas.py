@@ -8,13 +8,23 @@ from typing import Annotated
 
 import msgspec
 
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+WakePhrase = Annotated[str, msgspec.Meta(max_length=200)]
+
 
 class DatasetCreate(msgspec.Struct, forbid_unknown_fields=True):
     """A new dataset."""
 
     name: str
-    description: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
-    wake_phrase: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    description: Description | None = None
+    wake_phrase: WakePhrase | None = None
+
+
+class DatasetUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Fields of a dataset a user may change; absent fields stay as they are, null (or blank text) clears one."""
+
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
+    wake_phrase: WakePhrase | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class LabelStats(msgspec.Struct):

@@ -1,4 +1,4 @@
-"""What dataset operations mean: create, list, delete, and the clip statistics of a dataset."""
+"""What dataset operations mean: create, list, update, delete, and the clip statistics of a dataset."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import uuid
 from collections import defaultdict
 
 import anyio.to_thread
-from msgspec import to_builtins
+from msgspec import UNSET, to_builtins
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets import schemas
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, InvalidInput, NotFound
 from api.events.recorder import EventRecorder
 from api.validation import check_dataset_name, clean_text
+from shared.db.base import utcnow
 from shared.db.models import LABELS, Clip, Dataset, Job
 from shared.settings import Settings
 from shared.storage import Storage, remove_tree
@@ -78,6 +79,32 @@ class DatasetService:
         await self.events.publish()
         self.storage.clips_dir(dataset.name).mkdir(parents=True, exist_ok=True)
         return created
+
+    async def update(self, name: str, data: schemas.DatasetUpdate) -> schemas.Dataset:
+        """Change a dataset's description or wake phrase; a body that names neither is refused."""
+        dataset = await self.get(name)
+        if data.description is UNSET and data.wake_phrase is UNSET:
+            raise InvalidInput("nothing to change: give description, wake_phrase or both (null clears one)")
+        # Both are checked before either is set: a refused request changes nothing.
+        description = (
+            dataset.description
+            if data.description is UNSET
+            else clean_text(data.description, "description", MAX_DESCRIPTION_LENGTH)
+        )
+        wake_phrase = (
+            dataset.wake_phrase
+            if data.wake_phrase is UNSET
+            else clean_text(data.wake_phrase, "wake_phrase", MAX_WAKE_PHRASE_LENGTH)
+        )
+        dataset.description, dataset.wake_phrase = description, wake_phrase
+        dataset.updated_at = utcnow()
+        await self.session.flush()
+        stats = await self._label_stats([dataset.id])
+        updated = self._to_schema(dataset, stats.get(dataset.id, {}))
+        await self.events.add("dataset.updated", dataset=dataset.name, payload={"dataset": to_builtins(updated)})
+        await self.session.commit()
+        await self.events.publish()
+        return updated
 
     async def delete(self, name: str, *, force: bool) -> None:
         """Delete a dataset and its clips; a dataset that holds clips needs `force`."""

@@ -30,7 +30,8 @@ async def train(data: JSONBody[TrainRequest], jobs: NamedDependency[JobService])
     responses=errors(400, 404, 413, 422, 503),
 )
 async def synthesize(name: DatasetName, data: JSONBody[SynthesizeRequest], jobs: NamedDependency[JobService]) -> Job:
-    """Queue a job that synthesizes clips of the phrase (espeak-ng, Pico) into the dataset (`source=synthetic`)."""
+    """Queue a job that synthesizes clips of the phrase (the dataset's wake phrase when omitted) with espeak-ng, Pico
+    and Piper into the dataset (`source=synthetic`); a language or voice the engines lack is 422, and no job."""
     return await jobs.submit_synthesis(name, data)
 
 

@@ -17,12 +17,14 @@ class TrainRequest(msgspec.Struct, forbid_unknown_fields=True):
     preset: str | None = None
 
 
-class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True):
+class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Synthesize clips (espeak-ng, Pico, Piper voices): `count` positives of the phrase, near misses and noise."""
 
-    phrase: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    phrase: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    """The phrase to speak; the dataset's `wake_phrase` when omitted."""
     count: Annotated[int, msgspec.Meta(ge=1, le=5000)]
     language: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] = "en"
+    """A language code of GET /synthesis/languages, e.g. "en", "en-us", "de"."""
     negatives: Annotated[int, msgspec.Meta(ge=0, le=10000)] | None = None
     noise: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import uuid
@@ -17,10 +16,11 @@ from api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from api.events.recorder import EventRecorder
 from api.jobs import schemas
 from api.jobs.dispatch import Dispatcher
+from api.synthesis.service import check_request, piper_voices
 from api.validation import check_page, check_sequence, refuse_unstorable
 from shared.db.base import utcnow
 from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Dataset, Event, Job
-from shared.piper_voices import find_voices, voices_for
+from shared.piper_voices import voices_for
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.training_config import ConfigError, check_budget, config_to_dict, resolve_config
@@ -87,13 +87,18 @@ class JobService:
     async def submit_synthesis(self, dataset_name: str, request: schemas.SynthesizeRequest) -> schemas.Job:
         """Queue a job that synthesizes clips into the dataset (positives, near misses, noise)."""
         dataset = await self.datasets.get(dataset_name)
-        phrase = " ".join(refuse_unstorable(request.phrase, "phrase").split())
+        if request.phrase is None and dataset.wake_phrase is None:
+            raise InvalidInput(
+                f"dataset {dataset.name!r} has no wake phrase; give `phrase`, or set the dataset's wake_phrase "
+                f"with PATCH /datasets/{dataset.name}"
+            )
+        phrase = " ".join(refuse_unstorable(request.phrase or dataset.wake_phrase or "", "phrase").split())
         refuse_unstorable(request.language, "language")
         for voice in request.voices or []:
             refuse_unstorable(voice, "voices")
         if not phrase:
             raise InvalidInput("phrase is empty; give the wake phrase to synthesize, e.g. 'hey jarvis'")
-        await self._check_piper_voices(request)
+        await self._check_voices(request)
         negatives = 2 * request.count if request.negatives is None else request.negatives
         noise = max(1, request.count // 10) if request.noise is None else request.noise
         total, limit = request.count + negatives + noise, self.settings.max_synthesis_clips
@@ -116,25 +121,26 @@ class JobService:
         await self._queue(job, {"config": config})
         return self.to_schema(job)
 
-    async def _check_piper_voices(self, request: schemas.SynthesizeRequest) -> None:
-        """422 now, not a failed job later, when Piper is asked for and the voices folder cannot give it."""
-        named = [voice.removeprefix("piper:") for voice in request.voices or [] if voice.startswith("piper:")]
-        if "piper" not in (request.engines or []) and not named:
-            return
+    async def _check_voices(self, request: schemas.SynthesizeRequest) -> None:
+        """422 now, not a failed job later, for a language or voice the engines (or the voices folder) lack."""
         folder = self.settings.resolved_piper_voices_dir
-        voices = await asyncio.to_thread(find_voices, folder)
-        speaking = voices_for(request.language, voices)
-        if not speaking:
-            raise InvalidInput(
-                f"no Piper voice speaks {request.language!r} in {folder}; put a voice's <name>.onnx and "
-                f"<name>.onnx.json there (WAKE_TRAINING_PIPER_VOICES_DIR); voices there: {', '.join(voices) or 'none'}"
-            )
-        unknown = [name for name in named if name not in speaking]
-        if unknown:
-            raise InvalidInput(
-                f"no {request.language!r} Piper voice {', '.join(map(repr, unknown))}; "
-                f"available: {', '.join('piper:' + name for name in speaking)}"
-            )
+        voices = await piper_voices(folder)
+        named = [voice.removeprefix("piper:") for voice in request.voices or [] if voice.startswith("piper:")]
+        if "piper" in (request.engines or []) or named:
+            speaking = voices_for(request.language, voices)
+            if not speaking:
+                raise InvalidInput(
+                    f"no Piper voice speaks {request.language!r} in {folder}; put a voice's <name>.onnx and "
+                    f"<name>.onnx.json there (WAKE_TRAINING_PIPER_VOICES_DIR); voices there: "
+                    f"{', '.join(voices) or 'none'}"
+                )
+            unknown = [name for name in named if name not in speaking]
+            if unknown:
+                raise InvalidInput(
+                    f"no {request.language!r} Piper voice {', '.join(map(repr, unknown))}; "
+                    f"available: {', '.join('piper:' + name for name in speaking)}"
+                )
+        check_request(request, voices, folder)
 
     async def _queue(self, job: Job, payload: dict) -> None:
         """Write the job row and its `job.queued` event, then hand the job to a worker."""

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
+from shared.synthesis_voices import PREFIXES, plan_voices
 from worker.synthesis.audio import SAMPLE_RATE
 from worker.synthesis.espeak import EspeakSynthesizer
 from worker.synthesis.fresh import call_in_fresh_process
@@ -22,7 +23,6 @@ from worker.synthesis.phrases import near_misses, ordinary_sentences, words
 from worker.synthesis.pico import PicoSynthesizer, zero_memory_per_call
 from worker.synthesis.piper import PiperSynthesizer
 
-ENGINES = ("espeak", "pico", "piper")
 # Ranges sampled for training sets: espeak above ~300 wpm is hard to understand even for people.
 SET_RATE_RANGE_WPM = (100, 300)
 SET_PITCH_RANGE = (10, 90)
@@ -36,10 +36,6 @@ NOISE_SECONDS = (1.0, 2.0)
 MIN_SET_CLIP_SECONDS = 0.3
 # Share of negatives that are ordinary sentences rather than near misses of the phrase.
 SENTENCE_SHARE = 0.2
-
-_ENGINE_NAMES = {"espeak": "espeak-ng", "pico": "Pico", "piper": "Piper"}
-# How `voices` names a voice of each engine but espeak's, whose accents go as they are ("en-us").
-_PREFIXES = {"pico": "pico:", "piper": "piper:"}
 
 Label = Literal["positive", "negative", "noise"]
 # Speaks a text with the next speaker: the audio and the speaker's name.
@@ -120,53 +116,16 @@ def synthesize_set(
 def _plan_voices(
     language: str, voices: Sequence[str] | None, engines: Sequence[str] | None, piper_dir: Path | None
 ) -> dict[str, list[str] | None]:
-    """Engine -> the voices it may use (None: all of the language's), in ENGINES order."""
-    if engines is not None:
-        unknown = [engine for engine in engines if engine not in ENGINES]
-        if unknown or not engines:
-            named = ", ".join(map(repr, unknown)) or "(none given)"
-            raise ValueError(f"no synthesis engine {named}; available: {', '.join(ENGINES)}")
-        chosen = [engine for engine in ENGINES if engine in engines]
-    elif voices:
-        chosen = [engine for engine in ENGINES if any(_engine_of(voice) == engine for voice in voices)]
-    else:
-        chosen = [engine for engine in ENGINES if engine == "espeak" or _speaks(engine, language, piper_dir)]
-    available = {engine: _voices_of(engine, language, piper_dir) for engine in chosen}  # unknown language: fails
-    plan: dict[str, list[str] | None] = dict.fromkeys(chosen)
-    if voices is None:
-        return plan
-    voices = list(dict.fromkeys(voices))
-    listed = [voice for engine in chosen for voice in available[engine]]
-    unknown = sorted(set(voices) - set(listed))
-    if unknown or not voices:
-        raise ValueError(
-            f"{' or '.join(_ENGINE_NAMES[e] for e in chosen)} has no {language!r} voice "
-            f"{', '.join(map(repr, unknown)) or '(none given)'}; available: {', '.join(listed)}"
-        )
-    for engine in chosen:
-        prefix = _PREFIXES.get(engine, "")
-        named = [voice.removeprefix(prefix) for voice in voices if voice in available[engine]]
-        plan[engine] = named or None
-    return plan
-
-
-def _engine_of(voice: str) -> str:
-    return next((engine for engine, prefix in _PREFIXES.items() if voice.startswith(prefix)), "espeak")
-
-
-def _speaks(engine: str, language: str, piper_dir: Path | None) -> bool:
-    try:
-        return bool(_voices_of(engine, language, piper_dir))
-    except ValueError:
-        return False
+    """Engine -> the voices it may use (None: all of the language's), in ENGINES order, from the real engines."""
+    return plan_voices(language, voices, engines, lambda engine, lang: _voices_of(engine, lang, piper_dir))
 
 
 def _voices_of(engine: str, language: str, piper_dir: Path | None) -> list[str]:
     """The voices `engine` has for `language`, as `voices` names them."""
     if engine == "pico":
-        return [_PREFIXES[engine] + voice for voice in PicoSynthesizer(language).voices()]
+        return [PREFIXES[engine] + voice for voice in PicoSynthesizer(language).voices()]
     if engine == "piper":
-        return [_PREFIXES[engine] + voice for voice in PiperSynthesizer(language, piper_dir).voices()]
+        return [PREFIXES[engine] + voice for voice in PiperSynthesizer(language, piper_dir).voices()]
     return EspeakSynthesizer(language).voices()
 
 

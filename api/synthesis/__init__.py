@@ -1,0 +1,1 @@
+"""The synthesis engines' languages and voices, as the API lists them and checks requests against them."""
