@@ -265,3 +265,22 @@ def test_a_worker_killed_mid_job_hands_the_job_to_the_other_worker(
         assert_aftermath(own.http, own.volume)
     finally:
         stop_stack(server, own)
+
+
+def test_a_worker_evaluates_a_trained_model_on_another_dataset(stack: Stack) -> None:
+    make_dataset(stack.http, "evaluated")
+    make_dataset(stack.http, "evaluated-test")
+    model = wait_for_job(stack.http, submit(stack.http, "evaluated", QUICK)["id"], FINISHED, timeout=180)
+    assert model["status"] == "succeeded", model
+
+    queued = stack.http.post(f"/jobs/{model['id']}/evaluate", json={"dataset": "evaluated-test"})
+    assert queued.status_code == 202, queued.text
+    evaluation = wait_for_job(stack.http, queued.json()["id"], FINISHED, timeout=120)
+
+    assert evaluation["status"] == "succeeded", evaluation
+    assert evaluation["worker_hostname"] in {"w0@test", "w1@test"}
+    figures = evaluation["metrics"]
+    assert figures["model_job"] == model["id"] and figures["threshold"] == model["metrics"]["threshold"]
+    assert figures["positives"] == 10 and figures["negative_s"] == pytest.approx(10.0)
+    assert_export_matches_manifest(stack.volume, evaluation)
+    assert [e["id"] for e in stack.http.get(f"/jobs/{model['id']}/evaluations").json()["items"]] == [evaluation["id"]]

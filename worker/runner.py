@@ -131,6 +131,8 @@ def run_job(
     try:
         if job.kind == "synthesize":
             return _synthesize(job, attempt, store, flags, settings)
+        if job.kind == "evaluate":
+            return _evaluate(job, attempt, store, flags, storage, partial, inputs, export_dir, settings)
         return _train_and_export(job, attempt, store, flags, storage, partial, inputs, export_dir, threads, settings)
     except Exception as exc:  # any failure ends the job as failed, with its reason
         log.exception("job %s failed", job_id)
@@ -200,6 +202,30 @@ def _synthesize(job: Job, attempt: int, store: JobStore, flags: StopFlags, setti
         job, attempt, store=store, settings=settings, hooks=_Hooks(store, job.id, attempt, flags), stop=flags.any
     )
     return _stopped(job, attempt, store, flags, settings) if status == "stopped" else status
+
+
+def _evaluate(
+    job: Job,
+    attempt: int,
+    store: JobStore,
+    flags: StopFlags,
+    storage: Storage,
+    partial: Path,
+    inputs: Path,
+    export_dir: Path,
+    settings: Settings,
+) -> str:
+    from worker.evaluate_job import run_evaluation
+
+    hooks = _Hooks(store, job.id, attempt, flags)
+    clips = pin_snapshot(job, storage, inputs)
+    shutil.rmtree(partial, ignore_errors=True)
+    metrics, _ = run_evaluation(job, clips, storage=storage, partial=partial, hooks=hooks)
+    if flags.any():
+        return _stopped(job, attempt, store, flags, settings)
+    artifacts = _write_manifest(partial, job)
+    _publish_export(partial, export_dir)
+    return "succeeded" if store.succeed(job.id, attempt, metrics, artifacts) else "lost"
 
 
 def _stopped(job: Job, attempt: int, store: JobStore, flags: StopFlags, settings: Settings) -> str:

@@ -1,4 +1,4 @@
-"""HTTP routes for training jobs: submit, list, read, logs, cancel, artifacts."""
+"""HTTP routes for jobs: submit, list, read, logs, cancel, artifacts, evaluations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import File
 
 from api.error_responses import errors
-from api.jobs.schemas import Job, JobPage, LogPage, SynthesizeRequest, TrainRequest
+from api.jobs.evaluations import EvaluationService
+from api.jobs.schemas import EvaluateRequest, Job, JobPage, LogPage, SynthesizeRequest, TrainRequest
 from api.jobs.service import JobService
 from api.validation import DatasetName, JobId, check_dataset_name, parse_job_id
 
@@ -36,7 +37,7 @@ async def synthesize(name: DatasetName, data: JSONBody[SynthesizeRequest], jobs:
 
 
 class JobController(Controller):
-    """`/jobs`: list, read, logs, cancel, artifacts."""
+    """`/jobs`: list, read, logs, cancel, artifacts, evaluations."""
 
     path = "/jobs"
     tags = ["jobs"]
@@ -83,3 +84,19 @@ class JobController(Controller):
         """Download one exported file of a succeeded job."""
         path = await jobs.artifact_path(parse_job_id(job_id), name)
         return File(path=path, filename=name)
+
+    @post("/{job_id:str}/evaluate", status_code=202, responses=errors(400, 404, 409, 413, 422, 503))
+    async def evaluate(self, job_id: JobId, data: JSONBody[EvaluateRequest], jobs: NamedDependency[JobService]) -> Job:
+        """Queue an `evaluate` job: the job's model scored on a dataset's clips (any dataset: a test set); 202."""
+        return await EvaluationService(jobs).submit(parse_job_id(job_id), data)
+
+    @get("/{job_id:str}/evaluations", responses=errors(404, 422))
+    async def evaluations(
+        self,
+        job_id: JobId,
+        jobs: NamedDependency[JobService],
+        limit: Annotated[int, QueryParameter(description="page size, 1-500")] = 50,
+        offset: Annotated[int, QueryParameter(description="evaluations to skip")] = 0,
+    ) -> JobPage:
+        """The model's evaluations (evaluate jobs), newest first; a succeeded one's figures are in `metrics`."""
+        return await EvaluationService(jobs).list(parse_job_id(job_id), limit=limit, offset=offset)

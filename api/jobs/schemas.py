@@ -41,6 +41,12 @@ class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     voices folder); when omitted, the engines `voices` names, else every engine with a voice for the language."""
 
 
+class EvaluateRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Score a finished model on a test dataset: its positives clip by clip, its negatives and noise as one stream."""
+
+    dataset: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class Artifact(msgspec.Struct):
     """One exported file of a succeeded job."""
 

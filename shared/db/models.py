@@ -80,7 +80,7 @@ class Clip(Base):
 
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-JOB_KINDS = ("train", "synthesize")
+JOB_KINDS = ("train", "synthesize", "evaluate")
 FINISHED_STATES = ("succeeded", "failed", "cancelled")
 
 
@@ -93,6 +93,7 @@ class Job(Base):
         CheckConstraint(f"kind IN {JOB_KINDS!r}", name="kind"),
         Index("ix_jobs_dataset_created", "dataset_id", "created_at"),
         Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_jobs_model_job", "model_job_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -120,6 +121,8 @@ class Job(Base):
     # The outbox mark: when the current attempt's message was last handed to the broker; None: not yet.
     # A queued job is sent again once this is old (see api/jobs/outbox.py).
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An evaluate job's model: the train job whose export it scores (no foreign key: history outlives deletion).
+    model_job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class Event(Base):
