@@ -179,7 +179,12 @@ def _train_and_export(
     shutil.rmtree(partial, ignore_errors=True)
     try:
         result = train(
-            [TrainingClip(clip_id=c["id"], path=path, label=c["label"], speaker=c.get("speaker")) for c, path in clips],
+            [
+                TrainingClip(
+                    clip_id=c["id"], path=path, label=c["label"], speaker=c.get("speaker"), source=c.get("source")
+                )
+                for c, path in clips
+            ],
             config,
             partial,
             hooks,

@@ -60,13 +60,16 @@ class JobService:
             raise InvalidInput(str(exc)) from None
         rows = (
             await self.session.execute(
-                select(Clip.id, Clip.sha256, Clip.label, Clip.speaker)
+                select(Clip.id, Clip.sha256, Clip.label, Clip.speaker, Clip.source)
                 .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None))
                 # Content order, not upload order or random ids: the same clips and seed train the same model.
                 .order_by(Clip.sha256)
             )
         ).all()
-        snapshot = [{"id": str(i), "sha256": s, "label": label, "speaker": sp} for i, s, label, sp in rows]
+        snapshot = [
+            {"id": str(i), "sha256": s, "label": label, "speaker": sp, "source": source}
+            for i, s, label, sp, source in rows
+        ]
         positives = sum(1 for c in snapshot if c["label"] == "positive")
         negatives = sum(1 for c in snapshot if c["label"] in NEGATIVE_LABELS)
         need_pos, need_neg = self.settings.min_positive_clips, self.settings.min_negative_clips

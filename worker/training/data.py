@@ -67,21 +67,37 @@ class ValidationSplit:
     """The hooks.log level: "warning" when speakers made it impossible to hold out a clip of some class."""
 
 
+USER_SOURCES = frozenset({"recording", "upload"})
+"""Clip sources that are the user's own audio, as opposed to synthesized clips."""
+MIN_USER_CLIPS_TO_SHARE = 4
+"""A user's speaker with at least this many clips is split clip by clip, so validation hears that voice too."""
+
+
 def split_clips(
     labels: np.ndarray,
     speakers: Sequence[str | None] | None,
     rng: np.random.Generator,
     fraction: float = 0.2,
     *,
+    sources: Sequence[str | None] | None = None,
     candidates: int = 64,
 ) -> ValidationSplit:
-    """Hold out about `fraction` of each class, keeping every speaker on one side; by clip when no speaker is known."""
+    """Hold out about `fraction` of each class, keeping every speaker on one side; by clip when no speaker is known.
+
+    The user's own speakers (clips whose `sources` entry is a recording or an upload) are the exception: a user who
+    records 20 takes wants validation to say how the model does on their voice, so a speaker with enough of them is
+    split clip by clip and appears on both sides. Synthetic voices stay whole, so validation still hears new voices.
+    """
     labels = np.asarray(labels)
     names = _speaker_names(speakers, labels.size)
+    shared = _shared_user_speakers(names, sources, labels.size)
+    names = [None if name in shared else name for name in names]
     everything = np.arange(labels.size)
     if all(name is None for name in names):
         train, val = _split_by_clip(labels, everything, rng, fraction)
-        message = "validation split by clip at random: no clip names its speaker"
+        message = "validation split by clip at random: " + (
+            f"your speakers {', '.join(sorted(shared))} on both sides" if shared else "no clip names its speaker"
+        )
         return ValidationSplit(train=train, val=val, by_speaker=False, message=message)
 
     known = np.array([name is not None for name in names])
@@ -106,6 +122,8 @@ def split_clips(
     )
     if (~known).any():
         message += f"; {int((~known).sum())} clips without a speaker split by clip at random"
+    if shared:
+        message += f" (your speakers {', '.join(sorted(shared))} among them, so they are on both sides)"
     missing = [
         name
         for value, name in ((1, "positive"), (0, "negative/noise"))
@@ -134,6 +152,20 @@ def split_validation(
     """Indices for training and for validation, holding out about `fraction` of each class (see split_clips)."""
     split = split_clips(labels, speakers, rng, fraction)
     return split.train, split.val
+
+
+def _shared_user_speakers(names: list[str | None], sources: Sequence[str | None] | None, count: int) -> set[str]:
+    """The user's speakers with enough clips to be split clip by clip."""
+    if sources is None:
+        return set()
+    if len(sources) != count:
+        raise ValueError(f"got {len(sources)} sources for {count} clips; give one (or None) per clip")
+    clips: dict[str, int] = {}
+    for name, source in zip(names, sources, strict=True):
+        if name is not None and source in USER_SOURCES:
+            clips[name] = clips.get(name, 0) + 1
+    # A name shared with synthetic clips is still the user's: all its clips go together.
+    return {name for name, n in clips.items() if n >= MIN_USER_CLIPS_TO_SHARE}
 
 
 def _speaker_names(speakers: Sequence[str | None] | None, count: int) -> list[str | None]:

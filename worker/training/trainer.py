@@ -8,7 +8,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from shared.training_config import TrainingConfig
 from worker.training.augment import AugmentConfig, Augmenter
 from worker.training.background import load_or_build_speech_bank
 from worker.training.batches import BackgroundStream, BatchMaker, Prefetcher
+from worker.training.coverage import coverage_warnings, validation_coverage
 from worker.training.data import BalancedSampler, fit_window, label_value, load_audio, split_clips, stack_windows
 from worker.training.draws import make_generator
 from worker.training.evaluate import binary_metrics, score_logits
@@ -43,6 +44,8 @@ class TrainingClip:
     path: Path
     label: str  # "positive" | "negative" | "noise"
     speaker: str | None
+    source: str | None = None
+    """"synthetic", "recording" or "upload": the user's own clips count for validation coverage and the split."""
 
 
 class TrainingHooks(Protocol):
@@ -71,7 +74,8 @@ class TrainingStopped(Exception):
 class TrainingResult:
     """What a finished run measured and which files it wrote."""
 
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
+    """Figures (floats), plus `validation_coverage` (a dict) and `warnings` (a list of sentences)."""
     files: list[str]
 
 
@@ -106,7 +110,8 @@ def train(
     window = round(config.window_s * SAMPLE_RATE)
 
     labels = np.array([label_value(clip.label) for clip in clips], dtype=np.int64)
-    split = split_clips(labels, [clip.speaker for clip in clips], rng)
+    speakers, sources = [clip.speaker for clip in clips], [clip.source for clip in clips]
+    split = split_clips(labels, speakers, rng, sources=sources)
     hooks.log(split.message, split.level)
     train_idx, val_idx = split.train, split.val
     sampler = BalancedSampler(train_idx, labels, config.batch_size, rng)
@@ -289,6 +294,21 @@ def train(
             )
     else:
         hooks.log("no positive or no negative validation audio: the threshold is not calibrated", "warning")
+    coverage = validation_coverage(
+        sources,
+        speakers,
+        labels,
+        val_idx,
+        negative_audio_s=evaluation.get("negative_audio_s", 0.0),
+        calibration=calibration,
+    )
+    warnings = coverage_warnings(coverage)
+    hooks.log(
+        f"validation covers {coverage['positive_clips']} phrases ({coverage['user_positive_clips']} of your own; by "
+        f"source {coverage['positive_clips_by_source']}) and {coverage['negative_audio_s']:.0f} s of negative audio"
+    )
+    for warning in warnings:
+        hooks.log(warning, "warning")
     metrics = {
         "final_loss": epoch_loss,
         **train_metrics,
@@ -302,6 +322,8 @@ def train(
         "val_clips": float(val_idx.size),
         "data_wait_share": data_share,
         **parity,
+        "validation_coverage": coverage,
+        "warnings": warnings,
     }
     if calibration:
         metrics.update(
@@ -326,6 +348,8 @@ def train(
         "history": history,
         "score_histograms": evaluation.get("histograms", {}),
         "split": {"by_speaker": split.by_speaker, "message": split.message},
+        "validation_coverage": coverage,
+        "warnings": warnings,
     }
     plots = write_plots(export_dir, report, hooks)
     (export_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
