@@ -207,7 +207,7 @@ async function resultView(job) {
           h("span", { class: "muted" }, ` ${fmtBytes(a.size)} · sha256 ${a.sha256.slice(0, 12)}…`),
         )))
         : h("p", { class: "muted" }, "This job exported no files."),
-      job.artifacts.length ? h("p", { class: "muted saves-as" }, `Files save as ${downloadName(job, "model.onnx")} and so on: the models of several jobs can sit side by side.`) : null,
+      job.artifacts.length ? h("p", { class: "muted saves-as" }, `Files save as ${downloadName(job, (job.artifacts.find((a) => a.name === "model.onnx") || job.artifacts[0]).name)} and so on: the models of several jobs can sit side by side.`) : null,
     ),
   );
 }
