@@ -205,9 +205,18 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     links.first.wait_for()
     names = set(links.all_inner_texts())
     assert {"model.onnx", "model.pt", "metrics.json", "manifest.json"} <= names
+    # Saved under names that say which dataset and job they came from, by the link and by the API alike.
+    for link in links.all():
+        assert link.get_attribute("download") == f"desk-{job_id[:8]}-{link.inner_text()}"
     onnx = page.locator("a.artifact", has_text="model.onnx").get_attribute("href")
     download = page.request.get(onnx)
     assert download.status == 200 and len(download.body()) > 1000
+    assert download.headers["content-disposition"] == f'attachment; filename="desk-{job_id[:8]}-model.onnx"'
+    hint = page.locator(".device-hint")
+    expect(hint.locator("li[data-file]")).to_have_count(3)
+    assert "ONNX Runtime" in hint.locator("li[data-file='model.onnx']").inner_text()
+    assert "ARM board" in hint.locator("li[data-file='model.int8.onnx']").inner_text()
+    assert "PyTorch" in hint.locator("li[data-file='model.torchscript.pt']").inner_text()
     assert page.locator("[data-stat=threshold] dd").inner_text() != ""
     assert page.locator("[data-chart=det] path.series").count() == 1
     tab.screenshot("3-job")
@@ -216,22 +225,49 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     history = page.locator(f"tr[data-job='{job_id}']")
     history.wait_for()
     assert "succeeded" in history.inner_text()
+    # A dataset not ready to train has the longest Training cell: the Delete buttons still show in full.
+    thin = {"name": "thin-kitchen-by-the-window", "wake_phrase": "hello there little kitchen computer"}
+    httpx.post(f"{server.url}/datasets", json=thin).raise_for_status()
     page.goto(f"{server.url}/#/")
     page.locator("tr[data-dataset=desk]", has_text="ready").wait_for()
+    page.locator("tr[data-dataset=thin-kitchen-by-the-window]", has_text="needs").wait_for()
+    assert_not_clipped(page, page.get_by_role("button", name="Delete dataset thin-kitchen-by-the-window"))
     tab.screenshot("1-datasets")
     page.goto(f"{server.url}/#/jobs")
     page.locator(f"tr[data-job='{job_id}']").wait_for()
     tab.screenshot("4-jobs")
     page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server.url}/#/")
+    page.locator("tr[data-dataset=thin-kitchen-by-the-window]").wait_for()
+    # A table wider than the phone scrolls inside its card, and says so.
+    expect(page.locator(".table-wrap.more-right")).to_have_count(1)
+    tab.screenshot("5-datasets-phone")
     page.goto(f"{server.url}/#/datasets/desk")
     clip_rows(page).first.wait_for()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
+    clips_wrap = page.locator(".table-wrap", has=page.locator("table.clips"))
+    expect(clips_wrap).to_have_class(re.compile(r"\bmore-right\b"))
+    assert "scroll sideways" in clips_wrap.evaluate("el => getComputedStyle(el, '::before').content")
+    clips_wrap.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+    expect(clips_wrap).not_to_have_class(re.compile(r"\bmore-right\b"))
+    expect(clips_wrap).to_have_class(re.compile(r"\bmore-left\b"))
+    clips_wrap.evaluate("el => { el.scrollLeft = 0; }")
     tab.screenshot("5-dataset-phone")
     page.goto(f"{server.url}/#/jobs/{job_id}")
     page.locator("a.artifact").first.wait_for()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
     tab.screenshot("5-job-phone")
     assert tab.unexpected_errors() == []
+
+
+def assert_not_clipped(page: Any, locator: Any) -> None:
+    """The element is inside the visible part of its scrolling table box and of the window."""
+    box = locator.bounding_box()
+    wrap = locator.evaluate(
+        "el => { const r = el.closest('.table-wrap').getBoundingClientRect(); return [r.left, r.right]; }"
+    )
+    width = page.viewport_size["width"]
+    assert wrap[0] <= box["x"] and box["x"] + box["width"] <= min(wrap[1], width), (box, wrap)
 
 
 def test_recording_with_a_fake_microphone_adds_clips_to_the_table(server: Server, tab: Tab) -> None:
@@ -269,6 +305,9 @@ def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_resto
     row = page.locator(f"tr[data-clip='{clip_id}']")
     row.wait_for()
     page.locator("[data-label-count=negative]", has_text="negative 1").wait_for()
+    # Newest first by default; this user wants their first clip to stay on top while more arrive.
+    page.get_by_role("button", name="Created").click()
+    expect(page.locator("th[aria-sort=ascending]")).to_have_text(re.compile("Created"))
 
     row.get_by_label("Label of script.wav").select_option("noise")
     page.get_by_text("Saved the label of script.wav").wait_for()
@@ -296,6 +335,40 @@ def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_resto
     trashed.get_by_role("button", name="Restore script.wav").click()
     page.get_by_text("The trash is empty.").wait_for()
     assert httpx.get(f"{server.url}/datasets/live/recordings/{clip_id}").json()["deleted"] is False
+    assert tab.unexpected_errors() == []
+
+
+def test_clips_show_newest_first_sort_by_a_column_and_narrow_by_source_and_speaker(server: Server, tab: Tab) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post("/datasets", json={"name": "sorts"}).raise_for_status()
+        for name, seconds, fields in (
+            ("a.wav", 1.0, {"label": "positive", "speaker": "alice"}),
+            ("b.wav", 2.0, {"label": "noise", "speaker": "bob", "source": "recording"}),
+            ("c.wav", 0.6, {"label": "negative"}),
+        ):
+            files = [("files", (name, wav_bytes(seconds, seed=len(name) + int(seconds * 10))))]
+            http.post("/datasets/sorts/recordings", files=files, data=fields).raise_for_status()
+    page = tab.page
+    page.goto(f"{server.url}/#/datasets/sorts")
+    names = page.locator("table.clips tbody td.name")
+    expect(names).to_have_text(["c.wav", "b.wav", "a.wav"])
+    expect(page.locator("th[aria-sort=descending]")).to_have_text(re.compile("Created"))
+
+    page.get_by_role("button", name="Duration").click()
+    expect(names).to_have_text(["b.wav", "a.wav", "c.wav"])
+    page.get_by_role("button", name="Duration").click()
+    expect(names).to_have_text(["c.wav", "a.wav", "b.wav"])
+    expect(page.locator("th[aria-sort=ascending]")).to_have_text(re.compile("Duration"))
+    page.get_by_role("button", name="Label").click()
+    expect(names).to_have_text(["c.wav", "b.wav", "a.wav"])  # negative, noise, positive
+
+    page.get_by_label("Source").select_option("recording")
+    expect(names).to_have_text(["b.wav"])
+    page.get_by_label("Source").select_option("")
+    page.get_by_label("Speaker", exact=True).last.select_option("alice")
+    expect(names).to_have_text(["a.wav"])
+    page.get_by_label("Label", exact=True).last.select_option("noise")
+    page.get_by_text("No clips match these filters.").wait_for()
     assert tab.unexpected_errors() == []
 
 
@@ -341,6 +414,7 @@ def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server
         "() => document.querySelectorAll('[data-chart=loss] svg circle').length >= 2", timeout=120_000
     )
     expect(page.locator(".status .badge.running")).to_have_count(1)
+    expect(page.locator(".progress-text")).to_contain_text(" s left")
     tab.screenshot("10-job-running")
     tab_to(page, "Cancel job")
     page.keyboard.press("Enter")
@@ -348,6 +422,14 @@ def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server
     page.get_by_role("heading", name="Cancelled").wait_for()
     assert page.get_by_role("button", name="Cancel job").is_hidden()
     assert 0 < int(page.get_by_role("progressbar").get_attribute("aria-valuenow")) < 100
+    # A stopped job has no time left: neither on this page nor on the page opened afresh.
+    expect(page.locator(".progress-text")).to_contain_text("epoch")
+    expect(page.locator(".progress-text")).not_to_contain_text("left")
+    page.reload()
+    page.get_by_role("heading", name="Cancelled").wait_for()
+    expect(page.locator(".progress-text")).to_contain_text("epoch")
+    expect(page.locator(".progress-text")).not_to_contain_text("left")
+    expect(page.locator(".status .badge")).to_have_text("cancelled")
     assert tab.unexpected_errors() == []
 
 
@@ -363,10 +445,23 @@ def test_bad_input_shows_the_apis_explanation(server: Server, tab: Tab, tmp_path
 
     httpx.post(f"{server.url}/datasets", json={"name": "thin"}).raise_for_status()
     page.goto(f"{server.url}/#/datasets/thin")
-    page.get_by_role("button", name="Start training").click()
+    # Too few clips: the button waits, and says why in the API's own words.
+    start = page.get_by_role("button", name="Start training")
+    missing = httpx.get(f"{server.url}/datasets/thin").json()["training"]["missing"]
+    expect(page.locator("#train-why")).to_have_text(f"Not ready to train: add {' and '.join(missing)}.")
+    expect(start).to_be_disabled()
+    assert start.get_attribute("aria-describedby") == "train-why"
+    tab.screenshot("8-not-ready")
+    for label, freq in (("positive", 900.0), ("negative", 250.0)):
+        files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
+        httpx.post(f"{server.url}/datasets/thin/recordings", files=files, data={"label": label}).raise_for_status()
+    expect(start).to_be_enabled()
+    expect(page.locator("#train-why")).to_have_text("")
+    page.get_by_label("More overrides (JSON)").fill('{"epochs": 0}')
+    start.click()
     refusal = page.get_by_role("alert").filter(has_text="Training refused")
     refusal.wait_for()
-    assert "positive" in refusal.inner_text()
+    assert "epochs" in refusal.inner_text()
 
     notes = tmp_path / "notes.wav"
     notes.write_text("not audio at all")
@@ -380,7 +475,7 @@ def test_bad_input_shows_the_apis_explanation(server: Server, tab: Tab, tmp_path
     page.get_by_role("link", name="← Datasets").click()
     delete = page.get_by_role("button", name="Delete dataset thin")
     delete.click()
-    expect(delete).to_have_text("Really delete?")
+    expect(delete).to_have_text("Delete with 20 clips?")
     delete.click()
     page.get_by_text("No datasets yet").wait_for()
     assert httpx.get(f"{server.url}/datasets/thin").status_code == 404

@@ -58,6 +58,8 @@ def test_upload_train_watch_and_download_in_one_process(tmp_path: Path) -> None:
     assert finished["worker_hostname"].startswith("embedded@")
     assert {a["name"] for a in finished["artifacts"]} >= {"model.pt", "model.onnx", "manifest.json", "config.json"}
     assert logs["items"] and all(entry["message"] for entry in logs["items"])
+    # Saved under a name that says which dataset and job it came from (`curl -OJ`, a browser).
+    assert model.headers["content-disposition"] == f'attachment; filename="desk-{job["id"][:8]}-model.onnx"'
     session = onnxruntime.InferenceSession(model.content, providers=["CPUExecutionProvider"])
     audio = tone(1.0, freq=900.0, seed=99)[:, 0][None, :].astype(np.float32)
     [probability] = session.run(None, {session.get_inputs()[0].name: audio})

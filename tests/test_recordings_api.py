@@ -112,6 +112,38 @@ def test_listing_pages_oldest_first_and_filters_by_label_speaker_and_deleted(cli
     assert len(ids(deleted="all")) == 8
 
 
+def test_listing_sorts_by_created_duration_or_label_and_filters_by_source(client: TestClient, kitchen: str) -> None:
+    for name, seconds, fields in (
+        ("short.wav", 0.6, {"label": "noise"}),
+        ("long.wav", 2.0, {"source": "recording"}),
+        ("mid.wav", 1.2, {"label": "negative"}),
+    ):
+        assert upload(client, kitchen, [(name, wav_bytes(seconds, seed=len(name)))], **fields).status_code == 201
+
+    def names(**params: object) -> list[str]:
+        page = client.get("/datasets/kitchen/recordings", params=params)
+        assert page.status_code == 200, page.text
+        return [c["original_filename"] for c in page.json()["items"]]
+
+    assert names() == names(sort="created_at") == ["short.wav", "long.wav", "mid.wav"]
+    assert names(sort="-created_at") == ["mid.wav", "long.wav", "short.wav"]
+    assert names(sort="-created_at", limit=1, offset=0) + names(sort="-created_at", limit=2, offset=1) == names(
+        sort="-created_at"
+    )
+    assert names(sort="duration_s") == ["short.wav", "mid.wav", "long.wav"]
+    assert names(sort="-duration_s") == ["long.wav", "mid.wav", "short.wav"]
+    assert names(sort="label") == ["mid.wav", "short.wav", "long.wav"]  # negative, noise, positive
+    assert names(sort="-label") == ["long.wav", "short.wav", "mid.wav"]
+    assert names(source="recording") == ["long.wav"]
+    assert names(source="upload", sort="-created_at") == ["mid.wav", "short.wav"]
+    assert names(source="synthetic") == []
+
+    for params, named in (({"sort": "loudness"}, "sort"), ({"sort": "created"}, "sort"), ({"source": "mic"}, "source")):
+        response = client.get("/datasets/kitchen/recordings", params=params)
+        assert response.status_code == 422, response.text
+        assert named in response.json()["detail"] and "use one of" in response.json()["detail"]
+
+
 def test_a_clip_reads_back_and_its_audio_downloads_as_stored(
     client: TestClient, settings: Settings, kitchen: str
 ) -> None:

@@ -81,9 +81,9 @@ class JobController(Controller):
 
     @get("/{job_id:str}/artifacts/{name:str}", responses=errors(404, 422))
     async def get_artifact(self, job_id: JobId, name: FromPath[str], jobs: NamedDependency[JobService]) -> File:
-        """Download one exported file of a succeeded job."""
-        path = await jobs.artifact_path(parse_job_id(job_id), name)
-        return File(path=path, filename=name)
+        """Download one exported file of a succeeded job, saved as `<dataset>-<job id's first 8>-<name>`."""
+        path, filename = await jobs.artifact_file(parse_job_id(job_id), name)
+        return File(path=path, filename=filename)
 
     @post("/{job_id:str}/evaluate", status_code=202, responses=errors(400, 404, 409, 413, 422, 503))
     async def evaluate(self, job_id: JobId, data: JSONBody[EvaluateRequest], jobs: NamedDependency[JobService]) -> Job:

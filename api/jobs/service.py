@@ -244,8 +244,8 @@ class JobService:
         await self.session.refresh(job)
         return self.to_schema(job)
 
-    async def artifact_path(self, job_id: uuid.UUID, name: str) -> Path:
-        """The file of one listed artifact of a succeeded job."""
+    async def artifact_file(self, job_id: uuid.UUID, name: str) -> tuple[Path, str]:
+        """The file of one listed artifact of a succeeded job, and the name to save it as."""
         job = await self.get(job_id)
         if job.status != "succeeded":
             raise NotFound(f"job {job_id} is {job.status}; artifacts exist once it has succeeded")
@@ -255,7 +255,7 @@ class JobService:
         path = self.storage.job_export_dir(job_id) / name
         if not path.is_file():
             raise NotFound(f"artifact {name!r} of job {job_id} is missing on the data volume")
-        return path
+        return path, download_name(job.dataset_name, job.id, name)
 
     async def reap(self) -> list[tuple[uuid.UUID, int]]:
         """Retry or fail running jobs whose worker stopped sending heartbeats; returns the attempts queued again."""
@@ -378,6 +378,14 @@ class JobService:
             events_url=f"{base}/events",
             logs_url=f"{base}/logs",
         )
+
+
+def download_name(dataset: str, job_id: uuid.UUID, name: str) -> str:
+    """The name a downloaded artifact is saved as: which dataset and job it came from, e.g. kitchen-3f2a9c1e-model.onnx.
+
+    A downloads folder then holds the models of several jobs side by side; the dashboard names its links alike.
+    """
+    return f"{dataset}-{job_id.hex[:8]}-{name}"
 
 
 def _new_job(

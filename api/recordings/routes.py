@@ -16,8 +16,9 @@ from api.error_responses import errors
 from api.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from api.recordings.openapi import UploadOperation
 from api.recordings.schemas import Clip, ClipPage, ClipsAdded, ClipUpdate
-from api.recordings.service import ClipFilter, RecordingService, Upload
+from api.recordings.service import SORTS, ClipFilter, RecordingService, Upload
 from api.validation import ClipId, DatasetName, parse_clip_id
+from shared.db.models import SOURCES
 
 TEXT_FIELDS = ("label", "speaker", "notes", "source")
 
@@ -90,14 +91,21 @@ class RecordingController(Controller):
         recordings: NamedDependency[RecordingService],
         label: FromQuery[str | None] = None,
         speaker: FromQuery[str | None] = None,
+        source: Annotated[
+            str | None, QueryParameter(description=f"only clips from one source: {', '.join(SOURCES)}")
+        ] = None,
         deleted: Annotated[str, QueryParameter(description="false (default), true or all")] = "false",
+        sort: Annotated[
+            str, QueryParameter(description=f"order: {', '.join(SORTS)}; `-` first is descending")
+        ] = "created_at",
         limit: Annotated[int, QueryParameter(description="page size, 1-500")] = 50,
         offset: Annotated[int, QueryParameter(description="clips to skip")] = 0,
     ) -> ClipPage:
-        """A page of clips, oldest first, filtered by label, speaker and deleted state."""
-        return await recordings.list(
-            name, ClipFilter(label=label, speaker=speaker, deleted=deleted, limit=limit, offset=offset)
+        """A page of clips, oldest first (or in `sort` order), filtered by label, speaker, source and deleted state."""
+        query = ClipFilter(
+            label=label, speaker=speaker, source=source, deleted=deleted, sort=sort, limit=limit, offset=offset
         )
+        return await recordings.list(name, query)
 
     @get("/{clip_id:str}", responses=errors(404, 422))
     async def get_recording(

@@ -35,6 +35,9 @@ from shared.writers import WriterLease
 MAX_SPEAKER_LENGTH = 128
 MAX_NOTES_LENGTH = 2000
 DELETED_FILTERS = ("false", "true", "all")
+# A listing's `sort`: a column, `-` first for descending. Ties go newest first (then by id: pages never overlap).
+SORT_COLUMNS = {"created_at": Clip.created_at, "duration_s": Clip.duration_s, "label": Clip.label}
+SORTS = tuple(f"{sign}{column}" for column in SORT_COLUMNS for sign in ("", "-"))
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,9 @@ class ClipFilter:
 
     label: str | None = None
     speaker: str | None = None
+    source: str | None = None
     deleted: str = "false"
+    sort: str = "created_at"
     limit: int = 50
     offset: int = 0
 
@@ -149,23 +154,34 @@ class RecordingService:
         return added
 
     async def list(self, dataset_name: str, query: ClipFilter) -> schemas.ClipPage:
-        """A page of a dataset's clips, oldest first."""
+        """A page of a dataset's clips, oldest first unless `sort` says otherwise."""
         dataset = await self.datasets.get(dataset_name)
         if query.deleted not in DELETED_FILTERS:
             raise InvalidInput(f"deleted must be one of: {', '.join(DELETED_FILTERS)}")
+        if query.sort not in SORTS:
+            raise InvalidInput(f"unknown sort {query.sort!r}; use one of: {', '.join(SORTS)} (- first: descending)")
         check_page(query.limit, query.offset)
         conditions = [Clip.dataset_id == dataset.id]
         if query.label is not None:
             conditions.append(Clip.label == require_label(query.label))
         if query.speaker is not None:
             conditions.append(Clip.speaker == clean_text(query.speaker, "speaker", MAX_SPEAKER_LENGTH))
+        if query.source is not None:
+            conditions.append(Clip.source == require_source(query.source))
         if query.deleted == "false":
             conditions.append(Clip.deleted_at.is_(None))
         elif query.deleted == "true":
             conditions.append(Clip.deleted_at.is_not(None))
         total = await self.session.scalar(select(func.count()).select_from(Clip).where(*conditions))
+        column = SORT_COLUMNS[query.sort.removeprefix("-")]
+        if query.sort == "created_at":
+            order = [Clip.created_at, Clip.id]
+        elif query.sort == "-created_at":
+            order = [Clip.created_at.desc(), Clip.id.desc()]
+        else:
+            order = [column.desc() if query.sort.startswith("-") else column, Clip.created_at.desc(), Clip.id.desc()]
         rows = await self.session.scalars(
-            select(Clip).where(*conditions).order_by(Clip.created_at, Clip.id).limit(query.limit).offset(query.offset)
+            select(Clip).where(*conditions).order_by(*order).limit(query.limit).offset(query.offset)
         )
         return schemas.ClipPage(
             items=[self._to_schema(c, dataset.name) for c in rows],

@@ -51,15 +51,28 @@ function logTicks(x0, x1, hasZero) {
  */
 export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax, xLog = false, xInteger = false, markers = [], width = narrow() ? 380 : 560, height = 260 }) {
   const pad = { left: 56, right: 16, top: 28, bottom: 44 };
-  const legendWidth = series.reduce((w, line) => w + line.name.length * 6.5 + 28, 0);
-  // A legend that would run into the title goes on a line of its own.
-  const legendY = pad.left + title.length * 7.5 + legendWidth > width - pad.right ? 36 : 18;
-  pad.top += legendY - 18;
-  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": title });
-  svg.append(s("title", {}, title));
   const clean = series
     .map((line) => ({ ...line, points: line.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)) }))
+    .map((line, i) => ({ ...line, color: line.color || COLORS[i % COLORS.length] }))
     .filter((line) => line.points.length);
+  const itemWidth = (line) => line.name.length * 6.5 + 28;
+  const legendWidth = clean.reduce((w, line) => w + itemWidth(line), 0);
+  // A legend that would run into the title goes below it, in as many rows as the width needs (a phone).
+  const beside = pad.left + title.length * 7.5 + legendWidth <= width - pad.right;
+  const rows = [[]];
+  let rowWidth = 0;
+  for (const line of clean) {
+    if (!beside && rows.at(-1).length && rowWidth + itemWidth(line) > width - pad.right - 8) {
+      rows.push([]);
+      rowWidth = 0;
+    }
+    rows.at(-1).push(line);
+    rowWidth += itemWidth(line);
+  }
+  const legendY = beside ? 18 : 36;
+  pad.top += legendY - 18 + (rows.length - 1) * 15;
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": title });
+  svg.append(s("title", {}, title));
   svg.append(s("text", { x: pad.left, y: 18, class: "chart-title" }, title));
   if (!clean.length) {
     svg.append(s("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "muted" }, "no data yet"));
@@ -98,8 +111,8 @@ export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax,
   axes.append(s("text", { x: 12, y: pad.top + H / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${pad.top + H / 2})`, class: "axis-label" }, yLabel));
   svg.append(axes);
 
-  clean.forEach((line, i) => {
-    const color = line.color || COLORS[i % COLORS.length];
+  clean.forEach((line) => {
+    const color = line.color;
     const d = line.points.map(([x, y], k) => `${k ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ");
     svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2, class: "series", "data-name": line.name }));
     if (line.points.length < 40) {
@@ -110,18 +123,20 @@ export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax,
     if (!Number.isFinite(m.x) || !Number.isFinite(m.y)) continue;
     svg.append(s("circle", { cx: px(m.x), cy: py(m.y), r: 6, class: "marker" }));
     const right = px(m.x) < pad.left + W * 0.6;
-    svg.append(s("text", { x: px(m.x) + (right ? 10 : -10), y: py(m.y) - 8, "text-anchor": right ? "start" : "end", class: "marker-label" }, m.label));
+    // A point at the top of the plot gets its label below it, clear of the title and the legend.
+    const below = py(m.y) - 8 < pad.top + 12;
+    svg.append(s("text", { x: px(m.x) + (right ? 10 : -10), y: py(m.y) + (below ? 18 : -8), "text-anchor": right ? "start" : "end", class: "marker-label" }, m.label));
   }
   // Legend along the top right.
-  let lx = width - pad.right;
-  [...clean].reverse().forEach((line, ri) => {
-    const i = clean.length - 1 - ri;
-    const color = line.color || COLORS[i % COLORS.length];
-    const label = s("text", { x: lx, y: legendY, "text-anchor": "end", class: "legend" }, line.name);
-    svg.append(label);
-    lx -= line.name.length * 6.5 + 6;
-    svg.append(s("rect", { x: lx - 10, y: legendY - 8, width: 10, height: 10, fill: color }));
-    lx -= 22;
+  rows.forEach((row, r) => {
+    const y = legendY + r * 15;
+    let lx = width - pad.right;
+    for (const line of [...row].reverse()) {
+      svg.append(s("text", { x: lx, y, "text-anchor": "end", class: "legend" }, line.name));
+      lx -= line.name.length * 6.5 + 6;
+      svg.append(s("rect", { x: lx - 10, y: y - 8, width: 10, height: 10, fill: line.color }));
+      lx -= 22;
+    }
   });
   return svg;
 }

@@ -101,3 +101,20 @@ export function debounce(fn, ms = 250) {
 export function badge(status) {
   return h("span", { class: `badge ${status}` }, status);
 }
+
+/**
+ * A horizontally scrolling box for a table: it marks itself `more-right` / `more-left` while columns are out of
+ * sight, which the style sheet turns into an edge shadow and a "scroll →" cue (a phone shows only part of a table).
+ */
+export function tableWrap(...children) {
+  const wrap = h("div", { class: "table-wrap" }, ...children);
+  const update = () => {
+    const hidden = wrap.scrollWidth - wrap.clientWidth;
+    wrap.classList.toggle("more-right", hidden > 2 && wrap.scrollLeft < hidden - 2);
+    wrap.classList.toggle("more-left", hidden > 2 && wrap.scrollLeft > 2);
+  };
+  wrap.addEventListener("scroll", update, { passive: true });
+  new ResizeObserver(update).observe(wrap);
+  new MutationObserver(update).observe(wrap, { childList: true });
+  return wrap;
+}

@@ -2,25 +2,30 @@
 // training and the dataset's job history, all kept current by the dataset's event stream.
 
 import { api, authedUrl, subscribe } from "../api.js";
-import { h, fill, field, select, debounce, notify, showError, fmtDate, fmtNum } from "../dom.js";
+import { h, fill, field, select, debounce, notify, showError, fmtDate, fmtNum, tableWrap } from "../dom.js";
 import { Microphone } from "../recorder.js";
 import { jobTable } from "./jobs.js";
 
 const LABELS = [["positive", "positive"], ["negative", "negative"], ["noise", "noise"]];
+const SOURCES = [["upload", "upload"], ["recording", "recording"], ["synthetic", "synthetic"]];
+// The clip table's sortable columns (the API's `sort` keys) and the way each first sorts when chosen.
+const SORTABLE = { created_at: ["Created", "-"], duration_s: ["Duration", "-"], label: ["Label", ""] };
 const PAGE = 50;
 const BATCH_FILES = 50;
 const BATCH_BYTES = 16 * 1024 * 1024;
 
 export function render(main, name) {
   const path = `/datasets/${encodeURIComponent(name)}`;
-  const state = { dataset: null, view: "active", label: "", offset: 0, alive: true, pendingClips: false };
+  const state = { dataset: null, view: "active", label: "", source: "", speaker: "", sort: "-created_at", offset: 0, alive: true, pendingClips: false };
   const heading = h("h1", {}, name);
   const about = h("p", { class: "muted" });
   const readiness = h("section", { class: "card readiness", "aria-labelledby": "ready-title" }, h("h2", { id: "ready-title" }, "Ready to train?"), h("p", { class: "muted" }, "Loading…"));
-  const clipsBody = h("div", { class: "table-wrap" }, h("p", { class: "muted" }, "Loading clips…"));
+  const clipsBody = tableWrap(h("p", { class: "muted" }, "Loading clips…"));
+  const speakers = select("speaker", [["", "all speakers"]], "", { class: "speaker-filter" });
   const pager = h("div", { class: "pager" });
-  const jobsBody = h("div", { class: "table-wrap" });
+  const jobsBody = tableWrap();
   const recorder = recordCard(path, state);
+  const train = trainCard(name);
 
   fill(
     main,
@@ -29,7 +34,7 @@ export function render(main, name) {
     about,
     readiness,
     h("div", { class: "grid" }, uploadCard(path), recorder.card),
-    trainCard(name),
+    train.card,
     h("section", { class: "card", "aria-labelledby": "history-title" }, h("h2", { id: "history-title" }, "Training history"), jobsBody),
     clipsCard(),
   );
@@ -41,16 +46,21 @@ export function render(main, name) {
       state.offset = 0;
       refreshClips();
     });
-    const label = select("label", [["", "all labels"], ...LABELS], "");
-    label.addEventListener("change", () => {
-      state.label = label.value;
-      state.offset = 0;
-      refreshClips();
-    });
+    const filter = (key, control) => {
+      control.addEventListener("change", () => {
+        state[key] = control.value;
+        state.offset = 0;
+        refreshClips();
+      });
+      return control;
+    };
+    const label = filter("label", select("label", [["", "all labels"], ...LABELS], ""));
+    const source = filter("source", select("source", [["", "all sources"], ...SOURCES], ""));
     const card = h(
       "section",
       { class: "card", "aria-labelledby": "clips-title" },
-      h("div", { class: "card-head" }, h("h2", { id: "clips-title" }, "Clips"), h("div", { class: "row tight" }, field("Show", view), field("Label", label))),
+      h("div", { class: "card-head" }, h("h2", { id: "clips-title" }, "Clips"), h("div", { class: "row tight filters" },
+        field("Show", view), field("Label", label), field("Source", source), field("Speaker", filter("speaker", speakers)))),
       clipsBody,
       pager,
     );
@@ -75,6 +85,7 @@ export function render(main, name) {
       heading.textContent = dataset.name;
       about.textContent = [dataset.wake_phrase ? `Wake phrase “${dataset.wake_phrase}”` : "", dataset.description || ""].filter(Boolean).join(" · ");
       recorder.setDataset(dataset);
+      train.setDataset(dataset);
       fill(readiness, h("h2", { id: "ready-title" }, "Ready to train?"), readinessView(dataset));
     } catch (err) {
       if (!state.alive) return;
@@ -92,6 +103,9 @@ export function render(main, name) {
       const page = await api.get(`${path}/recordings`, {
         deleted: state.view === "trash" ? "true" : "false",
         label: state.label || undefined,
+        source: state.source || undefined,
+        speaker: state.speaker || undefined,
+        sort: state.sort,
         limit: PAGE,
         offset: state.offset,
       });
@@ -100,11 +114,36 @@ export function render(main, name) {
       const focused = document.activeElement;
       const row = clipsBody.contains(focused) && focused.closest("tr[data-clip]");
       const place = row && focused.dataset.field ? [row.dataset.clip, focused.dataset.field] : null;
-      fill(clipsBody, clipTable(page.items, state.view === "trash", path, refreshAll));
+      const sorted = clipsBody.contains(focused) && focused.dataset.sort;
+      const filtered = Boolean(state.label || state.source || state.speaker);
+      fill(clipsBody, clipTable(page.items, { trash: state.view === "trash", filtered, sort: state.sort, onSort: sortBy }, path, refreshAll));
       if (place) clipsBody.querySelector(`tr[data-clip="${place[0]}"] [data-field="${place[1]}"]`)?.focus();
+      if (sorted) clipsBody.querySelector(`button[data-sort="${sorted}"]`)?.focus();
       fill(pager, pagerView(page));
     } catch (err) {
       if (state.alive) fill(clipsBody, h("p", { class: "error" }, err.detail || String(err)));
+    }
+  }
+
+  function sortBy(column) {
+    const [, first] = SORTABLE[column];
+    const now = state.sort.replace(/^-/, "");
+    state.sort = now === column ? (state.sort.startsWith("-") ? column : `-${column}`) : `${first}${column}`;
+    state.offset = 0;
+    refreshClips();
+  }
+
+  /** The speakers of the dataset's clips, for the filter; the one chosen stays chosen even once it has no clips. */
+  async function refreshSpeakers() {
+    try {
+      const metrics = await api.get(`${path}/metrics`);
+      if (!state.alive) return;
+      const names = metrics.by_speaker.map((s) => s.speaker).filter((s) => s);
+      if (state.speaker && !names.includes(state.speaker)) names.push(state.speaker);
+      names.sort((a, b) => a.localeCompare(b));
+      fill(speakers, h("option", { value: "" }, "all speakers"), names.map((n) => h("option", { value: n, selected: n === state.speaker }, n)));
+    } catch {
+      // The filter keeps its old choices; the clips table shows any error of the API.
     }
   }
 
@@ -131,6 +170,7 @@ export function render(main, name) {
   function refreshAll() {
     refreshDataset();
     refreshClips();
+    refreshSpeakers();
   }
 
   refreshAll();
@@ -415,13 +455,27 @@ function playButton(clip) {
   return button;
 }
 
-function clipTable(clips, trash, path, refresh) {
-  if (!clips.length) return h("p", { class: "muted" }, trash ? "The trash is empty." : "No clips yet: upload or record some.");
+function clipTable(clips, { trash, filtered, sort, onSort }, path, refresh) {
+  if (!clips.length) {
+    if (filtered) return h("p", { class: "muted" }, "No clips match these filters.");
+    return h("p", { class: "muted" }, trash ? "The trash is empty." : "No clips yet: upload or record some.");
+  }
+  const sortKey = Object.fromEntries(Object.entries(SORTABLE).map(([key, [text]]) => [text, key]));
+  const head = (c) => {
+    if (c === "Play" || c === "Actions") return h("th", { scope: "col" }, h("span", { class: "sr-only" }, c));
+    const key = sortKey[c];
+    if (!key) return h("th", { scope: "col", class: c === "Duration" || c === "Loudness" ? "num" : null }, c);
+    const active = sort.replace(/^-/, "") === key;
+    const order = active ? (sort.startsWith("-") ? "descending" : "ascending") : null;
+    const button = h("button", { type: "button", class: "sort", "data-sort": key }, c, h("span", { "aria-hidden": "true" }, order === "descending" ? " ▼" : order === "ascending" ? " ▲" : " ↕"));
+    button.addEventListener("click", () => onSort(key));
+    return h("th", { scope: "col", "aria-sort": order, class: key === "duration_s" ? "num" : null }, button);
+  };
   const cols = ["Play", "Clip", "Label", "Speaker", "Notes", "Duration", "Loudness", "Source", "Created", trash ? "Deleted" : "", "Actions"].filter((c) => c !== "");
   return h(
     "table",
     { class: "clips" },
-    h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c === "Play" || c === "Actions" ? h("span", { class: "sr-only" }, c) : c)))),
+    h("thead", {}, h("tr", {}, cols.map(head))),
     h("tbody", {}, clips.map((clip) => clipRow(clip, trash, path, refresh))),
   );
 }
@@ -477,12 +531,12 @@ function clipRow(clip, trash, path, refresh) {
     h("td", {}, playButton(clip)),
     h("td", { class: "name", title: clip.id }, name),
     h("td", { "data-col": "label" }, labelCell),
-    h("td", {}, speakerCell),
+    h("td", { "data-col": "speaker" }, speakerCell),
     h("td", {}, notesCell),
-    h("td", { class: "num" }, `${clip.duration_s.toFixed(2)} s`),
+    h("td", { class: "num", "data-col": "duration" }, `${clip.duration_s.toFixed(2)} s`),
     h("td", { class: "num" }, `${fmtNum(clip.loudness_dbfs, 3)} dBFS`),
     h("td", { "data-col": "source" }, clip.source),
-    h("td", { title: clip.original_filename || "" }, fmtDate(clip.created_at)),
+    h("td", { "data-col": "created", title: clip.created_at }, fmtDate(clip.created_at)),
     trash ? h("td", {}, fmtDate(clip.deleted_at)) : null,
     h("td", {}, action),
   );
@@ -494,17 +548,23 @@ function trainCard(name) {
   const steps = h("input", { name: "steps_per_epoch", type: "number", min: 1, placeholder: "default" });
   const batch = h("input", { name: "batch_size", type: "number", min: 1, placeholder: "default" });
   const extra = h("textarea", { name: "overrides", rows: 3, spellcheck: "false", placeholder: '{"learning_rate": 0.001, "augment": true, "target_fa_per_hour": 0.5}' });
-  const start = h("button", { type: "submit", class: "primary" }, "Start training");
+  const start = h("button", { type: "submit", class: "primary", "aria-describedby": "train-why" }, "Start training");
+  // Why training cannot start yet, in the API's words (its readiness is the check POST /train makes).
+  const why = h("span", { id: "train-why", class: "warn train-why", "aria-live": "polite" });
+  let ready = true;
+  let sending = false;
+  const gate = () => { start.disabled = sending || !ready; };
   const form = h(
     "form",
     { class: "card", "aria-labelledby": "train-title" },
     h("h2", { id: "train-title" }, "Train"),
     h("div", { class: "row" }, field("Preset", preset), field("Epochs", epochs), field("Steps per epoch", steps), field("Batch size", batch)),
     field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour, hard_negative_weight, ema_decay, background_speech_s, patience"),
-    start,
+    h("div", { class: "row tight start-row" }, start, why),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (!ready) return;
     let overrides = {};
     if (extra.value.trim()) {
       try {
@@ -525,7 +585,8 @@ function trainCard(name) {
     const body = { dataset: name };
     if (preset.value) body.preset = preset.value;
     if (Object.keys(overrides).length) body.config_overrides = overrides;
-    start.disabled = true;
+    sending = true;
+    gate();
     try {
       const job = await api.post("/train", body);
       notify("Training queued");
@@ -533,8 +594,17 @@ function trainCard(name) {
     } catch (err) {
       showError(err, "Training refused");
     } finally {
-      start.disabled = false;
+      sending = false;
+      gate();
     }
   });
-  return form;
+  return {
+    card: form,
+    setDataset(dataset) {
+      const t = dataset.training;
+      ready = t.ready;
+      why.textContent = ready ? "" : `Not ready to train: add ${t.missing.join(" and ")}.`;
+      gate();
+    },
+  };
 }

@@ -1,10 +1,10 @@
 // The datasets page: every dataset with clip counts per label and readiness; create and delete.
 
 import { api, subscribe } from "../api.js";
-import { h, fill, field, debounce, notify, showError, fmtSeconds } from "../dom.js";
+import { h, fill, field, debounce, notify, showError, fmtSeconds, tableWrap } from "../dom.js";
 
 export function render(main) {
-  const list = h("div", { class: "table-wrap" }, h("p", { class: "muted" }, "Loading datasets…"));
+  const list = tableWrap(h("p", { class: "muted" }, "Loading datasets…"));
   const name = h("input", { name: "name", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,63}", autocomplete: "off", placeholder: "kitchen" });
   const phrase = h("input", { name: "wake_phrase", autocomplete: "off", placeholder: "hey jarvis" });
   const description = h("input", { name: "description", autocomplete: "off" });
@@ -69,12 +69,12 @@ function datasetTable(datasets, refresh) {
     )),
     h("tbody", {}, datasets.map((d) => h("tr", { "data-dataset": d.name },
       h("th", { scope: "row" }, h("a", { href: `#/datasets/${encodeURIComponent(d.name)}` }, d.name)),
-      h("td", {}, d.wake_phrase || ""),
+      h("td", { class: "phrase" }, d.wake_phrase || ""),
       h("td", { class: "num", "data-label": "positive" }, d.clip_counts.positive || 0),
       h("td", { class: "num", "data-label": "negative" }, d.clip_counts.negative || 0),
       h("td", { class: "num", "data-label": "noise" }, d.clip_counts.noise || 0),
       h("td", { class: "num" }, fmtSeconds(d.total_seconds)),
-      h("td", {}, d.training.ready
+      h("td", { class: "training" }, d.training.ready
         ? h("span", { class: "badge succeeded" }, "ready")
         : h("span", { class: "badge queued", title: d.training.missing.join(", ") }, `needs ${d.training.missing.join(", ")}`)),
       h("td", {}, deleteButton(d, refresh)),

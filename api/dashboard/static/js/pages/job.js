@@ -2,7 +2,7 @@
 // succeeded the artifacts and the evaluation (detection-error curve, threshold, FA/h, FRR) as charts.
 
 import { api, authedUrl, subscribe, TERMINAL } from "../api.js";
-import { h, fill, badge, notify, showError, fmtBytes, fmtDate, fmtNum } from "../dom.js";
+import { h, fill, badge, notify, showError, fmtBytes, fmtDate, fmtNum, tableWrap } from "../dom.js";
 import { gauge, lineChart } from "../charts.js";
 
 const LOG_TAIL = 200;
@@ -74,6 +74,7 @@ export function render(main, jobId) {
     config.textContent = JSON.stringify(job.config, null, 2);
     if (job.progress && Object.keys(job.progress).length && !state.progress) showProgress(job.progress);
     if (job.status === "succeeded") showProgress({ ...(state.progress || {}), fraction: 1 });
+    else if (state.progress) showProgress(state.progress); // the time left shows only while it runs
   }
 
   function showProgress(p) {
@@ -87,8 +88,10 @@ export function render(main, jobId) {
     if (p.epoch !== undefined) parts.push(`epoch ${p.epoch}${p.epochs ? ` of ${p.epochs}` : ""}`);
     if (p.step !== undefined) parts.push(`step ${p.step}${p.total_steps ? ` of ${p.total_steps}` : ""}`);
     if (p.loss !== undefined) parts.push(`loss ${fmtNum(p.loss, 4)}`);
+    // A job that stopped, or is stopping, has no time left: the last estimate stays in the figures, not here.
     const eta = p.metrics && p.metrics.eta_s;
-    if (eta && fraction < 1) parts.push(`about ${Math.ceil(eta)} s left`);
+    const running = state.job && state.job.status === "running" && !state.job.cancel_requested;
+    if (eta && fraction < 1 && running) parts.push(`about ${Math.ceil(eta)} s left`);
     progressText.textContent = parts.join(" · ");
   }
 
@@ -145,10 +148,12 @@ export function render(main, jobId) {
       showProgress({ fraction: 0 });
       onLog({ ts: event.ts, payload: { level: "warning", message: `retrying: ${event.payload.reason || ""}` } });
     }
-    if (state.job && type !== "job.log" && type !== "job.progress") {
+    // A finished job's stream replays its whole story: its final status is not undone by the replayed `started`.
+    if (state.job && !TERMINAL.has(state.job.status) && type !== "job.log" && type !== "job.progress") {
       const statusNow = type.slice(4);
-      if (["queued", "started", "cancel_requested", "retried"].includes(statusNow)) {
-        showJob({ ...state.job, status: statusNow === "started" ? "running" : statusNow === "retried" ? "queued" : state.job.status, cancel_requested: state.job.cancel_requested || statusNow === "cancel_requested" });
+      if (["queued", "started", "cancel_requested", "retried"].includes(statusNow) || TERMINAL.has(statusNow)) {
+        const status = statusNow === "started" ? "running" : statusNow === "retried" ? "queued" : TERMINAL.has(statusNow) ? statusNow : state.job.status;
+        showJob({ ...state.job, status, cancel_requested: state.job.cancel_requested || statusNow === "cancel_requested" });
       }
     }
     if (TERMINAL.has(type.slice(4))) finish();
@@ -195,19 +200,47 @@ async function resultView(job) {
     evaluationView(job, report),
     h("section", { class: "card", "aria-labelledby": "artifacts-title" },
       h("h2", { id: "artifacts-title" }, "Download"),
+      deviceHint(job),
       job.artifacts.length
         ? h("ul", { class: "artifacts" }, job.artifacts.map((a) => h("li", {},
-          h("a", { href: authedUrl(a.url), download: a.name, class: "artifact" }, a.name),
+          h("a", { href: authedUrl(a.url), download: downloadName(job, a.name), class: "artifact" }, a.name),
           h("span", { class: "muted" }, ` ${fmtBytes(a.size)} · sha256 ${a.sha256.slice(0, 12)}…`),
         )))
         : h("p", { class: "muted" }, "This job exported no files."),
+      job.artifacts.length ? h("p", { class: "muted saves-as" }, `Files save as ${downloadName(job, (job.artifacts.find((a) => a.name === "model.onnx") || job.artifacts[0]).name)} and so on: the models of several jobs can sit side by side.`) : null,
     ),
+  );
+}
+
+/** The name a file is saved as, the one the API's download also gives: which dataset and job it came from. */
+function downloadName(job, name) {
+  return `${job.dataset}-${job.id.slice(0, 8)}-${name}`;
+}
+
+// Which file goes on which device, in the order people ask; a file this job did not export is left out.
+const DEVICES = [
+  ["model.onnx", "A phone, a PC or any device with ONNX Runtime"],
+  ["model.int8.onnx", "A small ARM board (a Raspberry Pi or the like): smaller and faster, with nearly the same scores"],
+  ["model.torchscript.pt", "A program that uses PyTorch: load it with torch.jit.load, nothing else needed"],
+];
+
+function deviceHint(job) {
+  const files = new Map(job.artifacts.map((a) => [a.name, a]));
+  const rows = DEVICES.filter(([name]) => files.has(name));
+  if (!rows.length) return null;
+  const link = (name) => h("a", { href: authedUrl(files.get(name).url), download: downloadName(job, name) }, name);
+  return h("div", { class: "device-hint" },
+    h("h3", {}, "For your device"),
+    h("ul", {}, rows.map(([name, device]) => h("li", { "data-file": name }, `${device}: `, link(name)))),
+    h("p", { class: "muted" }, "Each model takes raw 16 kHz mono audio and gives the chance that the wake phrase was said. ",
+      files.has("metrics.json") ? "Keep metrics.json next to it: it holds the threshold to use. " : "",
+      files.has("model.pt") ? "model.pt is this project's own checkpoint, not meant for a device." : ""),
   );
 }
 
 function metricsTable(metrics) {
   const numeric = Object.entries(metrics).filter(([, v]) => typeof v === "number").sort(([a], [b]) => a.localeCompare(b));
-  return h("table", { class: "metrics" }, h("tbody", {}, numeric.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k.replace(/_/g, " ")), h("td", { class: "num" }, fmtNum(v, 4))))));
+  return tableWrap(h("table", { class: "metrics" }, h("tbody", {}, numeric.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k.replace(/_/g, " ")), h("td", { class: "num" }, fmtNum(v, 4)))))));
 }
 
 function pick(...values) {

@@ -1,10 +1,10 @@
 // Every job, newest first, live; and the job table the dataset page shares.
 
 import { api, subscribe } from "../api.js";
-import { h, fill, badge, debounce, fmtDate, fmtNum, fmtSeconds } from "../dom.js";
+import { h, fill, badge, debounce, fmtDate, fmtNum, fmtSeconds, tableWrap } from "../dom.js";
 
 export function render(main) {
-  const body = h("div", { class: "table-wrap" }, h("p", { class: "muted" }, "Loading jobs…"));
+  const body = tableWrap(h("p", { class: "muted" }, "Loading jobs…"));
   fill(main, h("h1", {}, "Jobs"), h("section", { class: "card" }, body));
   let alive = true;
   async function refresh() {
