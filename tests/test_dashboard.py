@@ -219,6 +219,15 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     assert "PyTorch" in hint.locator("li[data-file='model.torchscript.pt']").inner_text()
     assert page.locator("[data-stat=threshold] dd").inner_text() != ""
     assert page.locator("[data-chart=det] path.series").count() == 1
+    assert "Validation heard" in page.locator(".coverage").inner_text()
+    # Played a dataset from the job page, as a device would hear it: one evaluation, its figures in words.
+    evaluate = page.locator("section[aria-labelledby=evaluate-title]")
+    expect(evaluate.locator("select[name=dataset]")).to_have_value("desk")
+    evaluate.get_by_role("button", name="Evaluate").click()
+    evaluate.locator(".evaluation-sentence").wait_for(timeout=60_000)
+    assert re.search(r"Missed \d+ of 10 phrases .* per hour", evaluate.locator(".evaluation-sentence").inner_text())
+    expect(evaluate.locator("tr[data-evaluation]")).to_have_count(1)
+    assert "succeeded" in evaluate.locator("tr[data-evaluation]").inner_text()
     tab.screenshot("3-job")
 
     page.get_by_role("link", name="← desk").click()

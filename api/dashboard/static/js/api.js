@@ -95,7 +95,7 @@ export const JOB_EVENTS = [
   "job.retried", "job.succeeded", "job.failed", "job.cancelled",
 ];
 export const DATASET_EVENTS = [
-  "dataset.created", "dataset.deleted", "dataset.clip_added", "dataset.clip_updated",
+  "dataset.created", "dataset.updated", "dataset.deleted", "dataset.clip_added", "dataset.clip_updated",
   "dataset.clip_deleted", "dataset.clip_restored",
 ];
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);

@@ -4,6 +4,7 @@
 import { api, authedUrl, subscribe, TERMINAL } from "../api.js";
 import { h, fill, badge, notify, showError, fmtBytes, fmtDate, fmtNum, tableWrap } from "../dom.js";
 import { gauge, lineChart } from "../charts.js";
+import { evaluationSentence, evaluationsCard } from "./evaluations.js";
 
 const LOG_TAIL = 200;
 // Per-epoch figures that are not curves worth drawing.
@@ -131,7 +132,7 @@ export function render(main, jobId) {
       const job = await api.get(`/jobs/${jobId}`);
       if (!state.alive) return;
       showJob(job);
-      fill(result, await resultView(job));
+      fill(result, await resultView(job, () => state.alive));
     } catch (err) {
       if (state.alive) showError(err, "Could not load the result");
     }
@@ -177,7 +178,7 @@ export function render(main, jobId) {
   };
 }
 
-async function resultView(job) {
+async function resultView(job, isAlive) {
   if (job.status === "failed") {
     return h("section", { class: "card failed", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Failed"), h("p", { class: "error" }, job.error || "no reason was given"));
   }
@@ -185,6 +186,14 @@ async function resultView(job) {
     return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Cancelled"), h("p", {}, "The job was cancelled; nothing was exported."));
   }
   if (job.status !== "succeeded") return h("div");
+  if (job.kind === "evaluate") {
+    const m = job.metrics || {};
+    return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Done"),
+      h("p", { class: "evaluation-sentence" }, evaluationSentence(m)),
+      h("p", {}, "The model of ", h("a", { href: `#/jobs/${m.model_job}` }, `job ${String(m.model_job).slice(0, 8)}`),
+        ` at its threshold ${fmtNum(m.threshold, 3)}; the curve and every clip's score are in evaluation.json.`),
+      metricsTable(m));
+  }
   if (job.kind !== "train") {
     return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Done"), metricsTable(job.metrics || {}));
   }
@@ -198,6 +207,7 @@ async function resultView(job) {
   }
   return h("div", {},
     evaluationView(job, report),
+    evaluationsCard(job, isAlive),
     h("section", { class: "card", "aria-labelledby": "artifacts-title" },
       h("h2", { id: "artifacts-title" }, "Download"),
       deviceHint(job),
@@ -265,6 +275,15 @@ function evaluationView(job, report) {
       .map(([k, v, key]) => h("div", { class: "stat", "data-stat": key }, h("dt", {}, k), h("dd", {}, fmtNum(v, 3)))),
   );
   section.append(stats);
+  const warnings = Array.isArray(m.warnings) ? m.warnings : [];
+  if (warnings.length) section.append(h("ul", { class: "warnings", role: "note" }, warnings.map((w) => h("li", {}, w))));
+  const coverage = m.validation_coverage;
+  if (coverage) {
+    section.append(h("p", { class: "muted coverage" },
+      `Validation heard ${coverage.positive_clips} phrases (${coverage.user_positive_clips} of your own) and ` +
+      `${fmtNum(coverage.negative_audio_s / 60, 3)} min of negative audio, where one false wake already counts as ` +
+      `${fmtNum(coverage.fa_per_hour_resolution, 3)} per hour.`));
+  }
   const charts = h("div", { class: "grid charts" });
   if (curve.length) {
     const points = curve.map((p) => [Number(p.fa_per_hour), Number(p.frr)]).sort((a, b) => a[0] - b[0] || b[1] - a[1]);
