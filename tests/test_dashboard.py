@@ -424,7 +424,7 @@ def test_the_train_card_offers_the_servers_presets_with_their_descriptions(serve
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        card.screenshot(path=str(SCREENSHOTS / f"10-train-card-{width}.png"))
+        card.screenshot(path=str(SCREENSHOTS / f"11-train-card-{width}.png"))
         box = card.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"the Train card is cut off at {width} px"
         assert card.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the Train card overflows at {width} px"
