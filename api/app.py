@@ -29,7 +29,7 @@ from api.events.relay import EventRelay
 from api.events.routes import all_events, events_socket, job_events
 from api.jobs.dispatch import CeleryDispatcher, EmbeddedDispatcher
 from api.jobs.reaper import run_reaper
-from api.jobs.routes import JobController, synthesize, train
+from api.jobs.routes import JobController, list_presets, synthesize, train
 from api.recordings.routes import RecordingController
 from api.synthesis.routes import synthesis_languages
 from api.system.routes import health
@@ -88,6 +88,8 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API for the given settings (the environment's by default)."""
     settings = settings or get_settings()
+    # A bad WAKE_TRAINING_PRESETS stops the start here (PresetError), not the first job that names the preset.
+    presets = settings.training_presets()
     storage = Storage(settings.data_dir)
 
     @asynccontextmanager
@@ -137,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DatasetController,
             RecordingController,
             train,
+            list_presets,
             synthesize,
             synthesis_languages,
             JobController,
@@ -146,7 +149,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             dashboard_router(),
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "storage": storage, "writer": WriterLease(settings.data_dir)}),
+        state=State(
+            {"settings": settings, "storage": storage, "presets": presets, "writer": WriterLease(settings.data_dir)}
+        ),
         dependencies={
             "db_session": Provide(deps.provide_db_session),
             "settings": Provide(deps.provide_settings, sync_to_thread=False),

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
+from shared.training_config import PresetError
 
 if TYPE_CHECKING:
     from shared.storage import ReconcileReport
@@ -28,6 +29,7 @@ def serve(host: str | None, port: int | None) -> None:
     from shared.db.session import is_sqlite
 
     settings = get_settings()
+    _check_presets(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
     if is_sqlite(url):
@@ -53,6 +55,9 @@ def worker(concurrency: int, queues: str, hostname: str | None, loglevel: str) -
         raise click.UsageError(
             "WAKE_TRAINING_BROKER_URL is not set: a worker needs the broker (embedded mode trains inside `serve`)"
         )
+    # Jobs carry their resolved config, so a worker needs no preset; it refuses a bad setting all the same, so that
+    # a deployment with one fails at once everywhere rather than at the API alone.
+    _check_presets(settings)
     from worker.celery_app import app
 
     argv = [
@@ -87,6 +92,14 @@ def reconcile(grace: float | None) -> None:
         f"{report.missing_files} clips have no file; removed the clip links of {report.removed_job_inputs} "
         "job attempts no longer running"
     )
+
+
+def _check_presets(settings: Settings) -> None:
+    """Stop with WAKE_TRAINING_PRESETS's one-line problem, before anything starts."""
+    try:
+        settings.training_presets()
+    except PresetError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _migrate(url: str) -> None:

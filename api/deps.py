@@ -66,4 +66,4 @@ def provide_job_service(
     state: State,
 ) -> JobService:
     """Job operations for this request."""
-    return JobService(db_session, storage, settings, events, state.dispatcher)
+    return JobService(db_session, storage, settings, events, state.dispatcher, state.presets)

@@ -21,7 +21,7 @@ import torch
 
 from shared.audio import normalize_clip
 from shared.settings import Settings
-from shared.training_config import PRESETS, TrainingConfig
+from shared.training_config import MODEL_SIZES, TrainingConfig
 from worker.synthesis import synthesize_set, to_wav_bytes
 from worker.training.batches import BackgroundStream, BatchMaker
 from worker.training.data import BalancedSampler, label_value, load_audio, split_clips
@@ -563,7 +563,7 @@ def resolve(args: argparse.Namespace) -> BenchSettings:
         batch_size=pick(args.batch_size, DEFAULTS.batch_size, 16),
         profile_warmup=pick(None, 5, 2),
         profile_steps=pick(args.profile_steps, 50, 10),
-        presets=["tiny", "small"] if quick else list(PRESETS),
+        presets=["tiny", "small"] if quick else list(MODEL_SIZES),
         onnx_warmup=pick(None, 20, 5),
         onnx_repetitions=pick(args.repetitions, 200, 30),
         seed=args.seed,
@@ -582,7 +582,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--threads", type=harness.positive_int, default=1, help="torch.set_num_threads for training (default 1)"
     )
     parser.add_argument("--phrase", default="hey jarvis", help="wake phrase to synthesize (default 'hey jarvis')")
-    parser.add_argument("--preset", choices=PRESETS, help="model preset to train (default small; tiny with --quick)")
+    parser.add_argument("--preset", choices=MODEL_SIZES, help="model size to train (default small; tiny with --quick)")
     parser.add_argument(
         "--epochs", type=harness.positive_int, help=f"epochs per job (default {DEFAULTS.epochs}; 2 with --quick)"
     )

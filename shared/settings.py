@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.training_config import PresetDefinition, load_presets
+
 DEFAULT_CORS_ORIGINS = ["http://localhost:5173", "http://127.0.0.1:5173"]
 
 
@@ -94,6 +96,10 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=0, ge=0)
     """Torch intra-op threads per worker process; 0 means the machine's cores divided by the concurrency."""
 
+    presets: str | None = None
+    """More training presets, or built-ins replaced: a JSON object `{"name": {"description": "...", "config": {...}}}`
+    or the path of a .json or .toml file of that shape; checked at start."""
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
@@ -129,6 +135,12 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.data_dir / 'wake-training.db'}"
 
+    def training_presets(self) -> dict[str, PresetDefinition]:
+        """The built-in presets with WAKE_TRAINING_PRESETS's over them; PresetError names what is wrong."""
+        return load_presets(
+            self.presets, max_batch_audio_s=self.max_batch_audio_s, max_training_audio_h=self.max_training_audio_h
+        )
+
     @property
     def embedded(self) -> bool:
         """True when no broker is configured and jobs run inside the serving process."""
@@ -151,7 +163,8 @@ def settings_table() -> str:
         if isinstance(default, list):
             default = ",".join(default)
         shown = "(unset)" if default is None else f"`{default}`"
-        rows.append(f"| `WAKE_TRAINING_{name.upper()}` | {shown} | {field.description} |")
+        meaning = " ".join((field.description or "").split())  # a docstring over several lines is one table row
+        rows.append(f"| `WAKE_TRAINING_{name.upper()}` | {shown} | {meaning} |")
     return "\n".join(rows)
 
 

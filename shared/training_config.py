@@ -1,14 +1,22 @@
-"""The training configuration: defaults, presets and the validation of user overrides."""
+"""The training configuration: defaults, presets (built-in and from the environment) and the validation of overrides."""
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-PRESETS = ("tiny", "small", "base", "quick")
-QUICK_PRESET: dict[str, Any] = {"preset": "tiny", "epochs": 10, "steps_per_epoch": 40, "ema_decay": 0.98}
-"""`quick`: a first model in about a minute on a CPU core, to try the phrase before the full run."""
+MODEL_SIZES = ("tiny", "small", "base")
+PRESETS_SETTING = "WAKE_TRAINING_PRESETS"
+# The rule dataset names follow (api/validation.py); tests/test_presets.py keeps the two the same.
+PRESET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+PRESET_NAME_RULE = "1-64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
+MAX_DESCRIPTION_CHARS = 200
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -17,7 +25,7 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     """Everything a training job is run with; the job row stores it fully resolved."""
 
     preset: Literal["tiny", "small", "base"] = "small"
-    """Model size: tiny (<= 30k parameters), small (<= 100k), base. The `quick` preset is tiny with fewer steps."""
+    """Model size: tiny (<= 30k parameters), small (<= 100k), base. Named presets (`quick`, `thorough`) set it too."""
     epochs: Annotated[int, msgspec.Meta(ge=1, le=500)] = 30
     steps_per_epoch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 50
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
@@ -48,13 +56,66 @@ class ConfigError(ValueError):
     """An override that names no setting or has a bad value; the message says which and why."""
 
 
-def resolve_config(preset: str | None, overrides: dict[str, Any] | None) -> TrainingConfig:
-    """Defaults, then the preset, then the user's overrides; raise ConfigError naming what is wrong."""
+class PresetError(ConfigError):
+    """WAKE_TRAINING_PRESETS cannot be used; the one-line message names the preset and the field."""
+
+
+class PresetDefinition(msgspec.Struct, frozen=True, kw_only=True):
+    """A named bundle of config values over the defaults, with a line that says what it is for."""
+
+    name: str
+    description: str
+    source: Literal["built-in", "environment"]
+    values: dict[str, Any]
+
+
+def _built_in(name: str, description: str, values: dict[str, Any]) -> PresetDefinition:
+    return PresetDefinition(name=name, description=description, source="built-in", values=values)
+
+
+BUILT_IN_PRESETS: dict[str, PresetDefinition] = {
+    preset.name: preset
+    for preset in (
+        _built_in(
+            "tiny",
+            "The tiny model (24k parameters) with the default steps: the lightest on a device.",
+            {"preset": "tiny"},
+        ),
+        _built_in(
+            "small",
+            "The defaults: the small model (89k parameters) for 30 x 50 steps, about 3.5 minutes on one CPU core.",
+            {"preset": "small"},
+        ),
+        _built_in(
+            "base",
+            "The base model (397k parameters) with the default steps: more capacity, slower to run.",
+            {"preset": "base"},
+        ),
+        _built_in(
+            "quick",
+            "The tiny model for 10 x 40 steps: a first model in about a minute, to try the phrase before a full run.",
+            {"preset": "tiny", "epochs": 10, "steps_per_epoch": 40, "ema_decay": 0.98},
+        ),
+        _built_in(
+            "thorough",
+            "The base model for 60 x 100 steps (four times the default's), more patience: for a GPU or a long wait.",
+            {"preset": "base", "epochs": 60, "steps_per_epoch": 100, "patience": 15},
+        ),
+    )
+}
+
+
+def resolve_config(
+    preset: str | None,
+    overrides: dict[str, Any] | None,
+    presets: Mapping[str, PresetDefinition] = BUILT_IN_PRESETS,
+) -> TrainingConfig:
+    """Defaults, then the named one of `presets`, then the user's overrides; raise ConfigError naming what is wrong."""
     values: dict[str, Any] = {}
     if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
-        values.update(QUICK_PRESET if preset == "quick" else {"preset": preset})
+        if preset not in presets:
+            raise ConfigError(f"unknown preset {preset!r}; use one of: {', '.join(presets)}")
+        values.update(presets[preset].values)
     overrides = overrides or {}
     known = set(TrainingConfig.__struct_fields__)
     unknown = sorted(set(overrides) - known)
@@ -67,6 +128,90 @@ def resolve_config(preset: str | None, overrides: dict[str, Any] | None) -> Trai
         return msgspec.convert(values, TrainingConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"bad config override: {exc}") from None
+
+
+def load_presets(
+    value: str | None, *, max_batch_audio_s: float, max_training_audio_h: float
+) -> dict[str, PresetDefinition]:
+    """The built-in presets with those of WAKE_TRAINING_PRESETS (a JSON object, or a .json or .toml file) over them.
+
+    Each is checked as a user's overrides are, and against the work limits: PresetError says what is wrong.
+    """
+    presets = dict(BUILT_IN_PRESETS)
+    if value is None or not value.strip():
+        return presets
+    for name, entry in _read_presets(value.strip()).items():
+        preset = _environment_preset(name, entry)
+        try:
+            check_budget(
+                resolve_config(name, None, {name: preset}),
+                max_batch_audio_s=max_batch_audio_s,
+                max_training_audio_h=max_training_audio_h,
+            )
+        except ConfigError as exc:
+            raise PresetError(f"{PRESETS_SETTING}: preset {name!r}: {exc}") from None
+        # An environment preset named like a built-in replaces it in place; new ones follow the built-ins.
+        presets[name] = preset
+    return presets
+
+
+def _read_presets(value: str) -> dict[str, Any]:
+    example = '{"night": {"description": "...", "config": {"epochs": 60}}}'
+    if value.startswith(("{", "[")):
+        source = "the value"
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise PresetError(f"{PRESETS_SETTING}: the value is not valid JSON: {exc}") from None
+    else:
+        path = Path(value).expanduser()
+        suffix = path.suffix.lower()
+        if suffix not in (".json", ".toml"):
+            raise PresetError(
+                f"{PRESETS_SETTING}: {value!r} is neither a JSON object nor the path of a .json or .toml file"
+            )
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PresetError(f"{PRESETS_SETTING}: cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise PresetError(f"{PRESETS_SETTING}: cannot read {path}: it is not UTF-8 text") from None
+        try:
+            data = json.loads(text) if suffix == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise PresetError(f"{PRESETS_SETTING}: {path} is not valid {suffix[1:].upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PresetError(f"{PRESETS_SETTING}: {source} must be an object of presets by name, e.g. {example}")
+    return data
+
+
+def _environment_preset(name: str, entry: object) -> PresetDefinition:
+    if not PRESET_NAME_RE.fullmatch(name):
+        raise PresetError(f"{PRESETS_SETTING}: invalid preset name {name!r}: use {PRESET_NAME_RULE}")
+    where = f"{PRESETS_SETTING}: preset {name!r}"
+    if not isinstance(entry, dict):
+        raise PresetError(f"{where}: must be an object with a 'description' and a 'config'")
+    unknown = sorted(set(entry) - {"description", "config"})
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown field {', '.join(map(repr, unknown))}; a preset has 'description' and 'config'"
+        )
+    description = entry.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise PresetError(f"{where}: field 'description' is missing; give one line that says what the preset is for")
+    if "\n" in description.strip() or len(description.strip()) > MAX_DESCRIPTION_CHARS:
+        raise PresetError(
+            f"{where}: field 'description' must be one line of at most {MAX_DESCRIPTION_CHARS} characters"
+        )
+    config = entry.get("config")
+    if not isinstance(config, dict):
+        raise PresetError(f"{where}: field 'config' must be an object of config values, e.g. {{\"epochs\": 60}}")
+    try:
+        resolve_config(None, config)
+    except ConfigError as exc:
+        raise PresetError(f"{where}: {exc}") from None
+    return PresetDefinition(name=name, description=description.strip(), source="environment", values=config)
 
 
 def check_budget(config: TrainingConfig, *, max_batch_audio_s: float, max_training_audio_h: float) -> None:

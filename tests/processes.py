@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 CLI = str(Path(sys.executable).parent / "wake-training")
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -25,6 +26,8 @@ def free_port() -> int:
 def clean_env(**overrides: str) -> dict[str, str]:
     """This process's environment without any WAKE_TRAINING_* setting, plus the overrides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAKE_TRAINING_")}
+    # The checkout under test first: an editable install made from another checkout would run that one's code.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.update(overrides)
     return env
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -127,9 +128,13 @@ def tab(browser: Any, tmp_path: Path) -> Iterator[Tab]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """`wake-training serve` as `make run` starts it: embedded, SQLite, the training worker in-process."""
-    server = Server(clean_env(WAKE_TRAINING_DATA_DIR=str(tmp_path / "volume")), tmp_path / "serve.log")
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """`wake-training serve` as `make run` starts it: embedded, SQLite, the training worker in-process.
+
+    A test parametrizes it (indirect) with more settings, e.g. `{"WAKE_TRAINING_PRESETS": ...}`.
+    """
+    more: dict[str, str] = getattr(request, "param", {})
+    server = Server(clean_env(WAKE_TRAINING_DATA_DIR=str(tmp_path / "volume"), **more), tmp_path / "serve.log")
     yield server
     server.stop()
 
@@ -489,6 +494,52 @@ def test_bad_input_shows_the_apis_explanation(server: Server, tab: Tab, tmp_path
     page.get_by_text("No datasets yet").wait_for()
     assert httpx.get(f"{server.url}/datasets/thin").status_code == 404
     assert tab.unexpected_errors(allowed_statuses={415, 422}) == []
+
+
+NIGHT_PRESET = {
+    "night": {
+        "description": "The tiny model for two steps, set by this server's WAKE_TRAINING_PRESETS for the test.",
+        "config": {"preset": "tiny", "epochs": 1, "steps_per_epoch": 2, "batch_size": 8, "background_speech_s": 0},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "server", [{"WAKE_TRAINING_PRESETS": json.dumps(NIGHT_PRESET)}], ids=["presets_from_the_environment"], indirect=True
+)
+def test_the_train_card_offers_the_servers_presets_with_their_descriptions(server: Server, tab: Tab) -> None:
+    httpx.post(f"{server.url}/datasets", json={"name": "night"}).raise_for_status()
+    for label, seed in (("positive", 0), ("negative", 100)):
+        files = [("files", (f"{label}-{i}.wav", wav_bytes(seed=seed + i))) for i in range(10)]
+        httpx.post(f"{server.url}/datasets/night/recordings", files=files, data={"label": label}).raise_for_status()
+    page = tab.page
+    page.goto(f"{server.url}/#/datasets/night")
+    card = page.locator("form", has=page.get_by_role("heading", name="Train"))
+    preset = card.get_by_label("Preset")
+    about = card.locator("#preset-about")
+    expect(about).to_have_text(re.compile(r"^The defaults: the small model"))
+    expect(preset.locator("option")).to_have_text(["tiny", "small", "base", "quick", "thorough", "night"])
+
+    preset.select_option("night")
+    expect(about).to_have_text(NIGHT_PRESET["night"]["description"])
+    expect(preset).to_have_accessible_description(NIGHT_PRESET["night"]["description"])
+    expect(card.get_by_label("Steps per epoch", exact=True)).to_have_attribute("placeholder", "2")
+    page.get_by_text("Enough clips to train.").wait_for()
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        card.screenshot(path=str(SCREENSHOTS / f"11-train-card-{width}.png"))
+        box = card.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"the Train card is cut off at {width} px"
+        assert card.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the Train card overflows at {width} px"
+
+    card.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
+    job = httpx.get(f"{server.url}/jobs/{page.url.rsplit('/', 1)[1]}").json()
+    night = next(p for p in httpx.get(f"{server.url}/presets").json() if p["name"] == "night")
+    assert job["config"] == night["config"]
+    page.locator(".status .badge.succeeded").wait_for(timeout=60_000)
+    assert tab.unexpected_errors() == []
 
 
 class StaticSite:

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def job_service(session: AsyncSession, state: State) -> JobService:
-    """The job service over one session, with the app's storage, settings, relay and dispatcher."""
-    return JobService(session, state.storage, state.settings, EventRecorder(session, state.relay), state.dispatcher)
+    """The job service over one session, with the app's storage, settings, relay, dispatcher and presets."""
+    recorder = EventRecorder(session, state.relay)
+    return JobService(session, state.storage, state.settings, recorder, state.dispatcher, state.presets)
 
 
 async def send_queued(state: State, *, everything: bool = False) -> int:

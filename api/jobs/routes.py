@@ -11,7 +11,7 @@ from litestar.response import File
 
 from api.error_responses import errors
 from api.jobs.evaluations import EvaluationService
-from api.jobs.schemas import EvaluateRequest, Job, JobPage, LogPage, SynthesizeRequest, TrainRequest
+from api.jobs.schemas import EvaluateRequest, Job, JobPage, LogPage, Preset, SynthesizeRequest, TrainRequest
 from api.jobs.service import JobService
 from api.validation import DatasetName, JobId, check_dataset_name, parse_job_id
 
@@ -22,6 +22,12 @@ STATUS_HELP = "queued, running, succeeded, failed or cancelled"
 async def train(data: JSONBody[TrainRequest], jobs: NamedDependency[JobService]) -> Job:
     """Queue a training job for a dataset; 202 with the job, which runs on the next free worker."""
     return await jobs.submit(data)
+
+
+@get("/presets", tags=["jobs"], responses=errors())
+async def list_presets(jobs: NamedDependency[JobService]) -> list[Preset]:
+    """Every preset POST /train takes (built-in, then WAKE_TRAINING_PRESETS's), with its description and config."""
+    return jobs.list_presets()
 
 
 @post(

@@ -10,11 +10,22 @@ import msgspec
 
 
 class TrainRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """Start training a dataset; `preset` and `config_overrides` change the defaults."""
+    """Start training a dataset; `preset` (a name from GET /presets) and `config_overrides` change the defaults."""
 
     dataset: str
     config_overrides: dict[str, Any] | None = None
     preset: str | None = None
+
+
+class Preset(msgspec.Struct):
+    """A named bundle of training config that POST /train takes as `preset`."""
+
+    name: str
+    description: str
+    source: Literal["built-in", "environment"]
+    """`built-in`, or `environment` for one that WAKE_TRAINING_PRESETS adds or replaces."""
+    config: dict[str, Any]
+    """The whole config a job with this preset and no overrides trains with."""
 
 
 class SynthesizeRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

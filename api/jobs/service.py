@@ -23,7 +23,7 @@ from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Dataset, Event, 
 from shared.piper_voices import voices_for
 from shared.settings import Settings
 from shared.storage import Storage
-from shared.training_config import ConfigError, check_budget, config_to_dict, resolve_config
+from shared.training_config import ConfigError, PresetDefinition, check_budget, config_to_dict, resolve_config
 
 MAX_LOG_PAGE = 1000
 
@@ -38,19 +38,21 @@ class JobService:
         settings: Settings,
         events: EventRecorder,
         dispatcher: Dispatcher,
+        presets: dict[str, PresetDefinition],
     ) -> None:
         self.session = session
         self.storage = storage
         self.settings = settings
         self.events = events
         self.dispatcher = dispatcher
+        self.presets = presets
         self.datasets = DatasetService(session, storage, settings, events)
 
     async def submit(self, request: schemas.TrainRequest) -> schemas.Job:
         """Record a queued job with the exact clips and resolved config, then hand it to a worker."""
         dataset = await self.datasets.get(request.dataset)
         try:
-            config = resolve_config(request.preset, request.config_overrides)
+            config = resolve_config(request.preset, request.config_overrides, self.presets)
             check_budget(
                 config,
                 max_batch_audio_s=self.settings.max_batch_audio_s,
@@ -86,6 +88,18 @@ class JobService:
         job = _new_job(dataset, "train", config=config_dict, clips=snapshot, preset=config.preset, fingerprint=snapshot)
         await self._queue(job, {"config": config_dict, "clip_count": len(snapshot)})
         return self.to_schema(job)
+
+    def list_presets(self) -> list[schemas.Preset]:
+        """The presets POST /train takes, built-in and from WAKE_TRAINING_PRESETS, each with its whole config."""
+        return [
+            schemas.Preset(
+                name=preset.name,
+                description=preset.description,
+                source=preset.source,
+                config=config_to_dict(resolve_config(preset.name, None, self.presets)),
+            )
+            for preset in self.presets.values()
+        ]
 
     async def submit_synthesis(self, dataset_name: str, request: schemas.SynthesizeRequest) -> schemas.Job:
         """Queue a job that synthesizes clips into the dataset (positives, near misses, noise)."""

@@ -542,8 +542,13 @@ function clipRow(clip, trash, path, refresh) {
   );
 }
 
+// Chosen until the user picks another: the preset that trains with the defaults, when the server has it.
+const DEFAULT_PRESET = "small";
+
 function trainCard(name) {
-  const preset = select("preset", [["", "default"], ["quick", "quick (a first try)"], ["tiny", "tiny"], ["small", "small"], ["base", "base"]], "");
+  const preset = select("preset", [["", "Loading presets…"]], "", { "aria-describedby": "preset-about" });
+  const about = h("p", { id: "preset-about", class: "muted preset-about", "aria-live": "polite" });
+  let presets = [];
   const epochs = h("input", { name: "epochs", type: "number", min: 1, max: 500, placeholder: "default" });
   const steps = h("input", { name: "steps_per_epoch", type: "number", min: 1, placeholder: "default" });
   const batch = h("input", { name: "batch_size", type: "number", min: 1, placeholder: "default" });
@@ -559,8 +564,32 @@ function trainCard(name) {
     { class: "card", "aria-labelledby": "train-title" },
     h("h2", { id: "train-title" }, "Train"),
     h("div", { class: "row" }, field("Preset", preset), field("Epochs", epochs), field("Steps per epoch", steps), field("Batch size", batch)),
+    about,
     field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour, hard_negative_weight, ema_decay, background_speech_s, patience"),
     h("div", { class: "row tight start-row" }, start, why),
+  );
+  // The server's presets (built-in and WAKE_TRAINING_PRESETS's): the chosen one's description, and its values as
+  // the placeholders of the fields that override them.
+  const describe = () => {
+    const chosen = presets.find((p) => p.name === preset.value);
+    about.textContent = chosen ? chosen.description : "";
+    for (const [input, key] of [[epochs, "epochs"], [steps, "steps_per_epoch"], [batch, "batch_size"]]) {
+      input.placeholder = chosen ? String(chosen.config[key]) : "default";
+    }
+  };
+  preset.addEventListener("change", describe);
+  api.get("/presets").then(
+    (list) => {
+      presets = list;
+      const initial = list.some((p) => p.name === DEFAULT_PRESET) ? DEFAULT_PRESET : list[0] && list[0].name;
+      fill(preset, list.map((p) => h("option", { value: p.name, selected: p.name === initial, title: p.description }, p.name)));
+      describe();
+    },
+    (err) => {
+      fill(preset, h("option", { value: "" }, "default"));
+      about.className = "error preset-about";
+      about.textContent = `The presets could not be loaded: ${err.detail || err.message || err}`;
+    },
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
