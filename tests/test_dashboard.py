@@ -605,3 +605,57 @@ def test_the_dashboard_works_from_another_origin_with_a_token(tab: Tab, tmp_path
         tab.close()
         server.stop()
         site.stop()
+
+
+def test_the_synthesize_card_starts_a_synthesis_whose_clips_show_on_the_dataset(server: Server, tab: Tab) -> None:
+    httpx.post(f"{server.url}/datasets", json={"name": "porch", "wake_phrase": "hey porch"}).raise_for_status()
+    page = tab.page
+    page.goto(f"{server.url}/#/datasets/porch")
+    card = page.locator("form", has=page.get_by_role("heading", name="Synthesize"))
+    expect(card.get_by_label("Phrase")).to_have_value("hey porch")
+    expect(card.get_by_label("Language")).to_have_value("en")
+    card.get_by_label("Positives").fill("3")
+    # Empty counts are the API's defaults, shown for the positives asked for.
+    expect(card.get_by_label("Near-miss negatives")).to_have_attribute("placeholder", "6")
+    expect(card.get_by_label("Noise clips")).to_have_attribute("placeholder", "1")
+    expect(card.locator("fieldset[data-engine=pico] input")).to_have_count(2)
+
+    # More clips than one job may make: the API's 422 shows by the button, and no job is made.
+    card.get_by_label("Positives").fill("5000")
+    card.get_by_role("button", name="Start synthesis").click()
+    expect(card.locator("#synth-error")).to_contain_text("WAKE_TRAINING_MAX_SYNTHESIS_CLIPS")
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        card.screenshot(path=str(SCREENSHOTS / f"12-synthesize-card-{width}.png"))
+        box = card.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"the Synthesize card is cut off at {width} px"
+        assert card.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the Synthesize card overflows at {width} px"
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert httpx.get(f"{server.url}/jobs", params={"dataset": "porch"}).json()["items"] == []
+
+    for label, value in (("Positives", "3"), ("Near-miss negatives", "2"), ("Noise clips", "1")):
+        card.get_by_label(label).fill(value)
+    card.locator("input[value='en-us']").check()
+    card.locator("input[value='pico:en-GB']").check()
+    card.get_by_role("button", name="Start synthesis").click()
+    page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
+    job = httpx.get(f"{server.url}/jobs/{page.url.rsplit('/', 1)[1]}").json()
+    assert job["kind"] == "synthesize"
+    assert {k: job["config"][k] for k in ("phrase", "language", "positives", "negatives", "noise", "voices")} == {
+        "phrase": "hey porch",
+        "language": "en",
+        "positives": 3,
+        "negatives": 2,
+        "noise": 1,
+        "voices": ["en-us", "pico:en-GB"],
+    }
+    page.locator(".status .badge.succeeded").wait_for(timeout=60_000)
+    tab.screenshot("12-synthesize-job")
+
+    page.get_by_role("link", name="← porch").click()
+    expect(page.locator("[data-label-count=positive]")).to_have_text("positive 3")
+    expect(page.locator("[data-label-count=negative]")).to_have_text("negative 2")
+    expect(page.locator("[data-label-count=noise]")).to_have_text("noise 1")
+    expect(page.locator("[data-col=source]")).to_have_text(["synthetic"] * 6)
+    assert tab.unexpected_errors(allowed_statuses={422}) == []

@@ -1,10 +1,11 @@
-// A dataset's page: readiness, upload (drag and drop), guided recording, the clips table with the trash,
+// A dataset's page: readiness, upload (drag and drop), guided recording, synthesis, the clips table with the trash,
 // training and the dataset's job history, all kept current by the dataset's event stream.
 
 import { api, authedUrl, subscribe } from "../api.js";
 import { h, fill, field, select, debounce, notify, showError, fmtDate, fmtNum, tableWrap } from "../dom.js";
 import { Microphone } from "../recorder.js";
 import { jobTable } from "./jobs.js";
+import { synthesizeCard } from "./synthesize.js";
 
 const LABELS = [["positive", "positive"], ["negative", "negative"], ["noise", "noise"]];
 const SOURCES = [["upload", "upload"], ["recording", "recording"], ["synthetic", "synthetic"]];
@@ -26,6 +27,7 @@ export function render(main, name) {
   const jobsBody = tableWrap();
   const recorder = recordCard(path, state);
   const train = trainCard(name);
+  const synthesize = synthesizeCard(name);
 
   fill(
     main,
@@ -34,6 +36,7 @@ export function render(main, name) {
     about,
     readiness,
     h("div", { class: "grid" }, uploadCard(path), recorder.card),
+    synthesize.card,
     train.card,
     h("section", { class: "card", "aria-labelledby": "history-title" }, h("h2", { id: "history-title" }, "Training history"), jobsBody),
     clipsCard(),
@@ -86,6 +89,7 @@ export function render(main, name) {
       about.textContent = [dataset.wake_phrase ? `Wake phrase “${dataset.wake_phrase}”` : "", dataset.description || ""].filter(Boolean).join(" · ");
       recorder.setDataset(dataset);
       train.setDataset(dataset);
+      synthesize.setDataset(dataset);
       fill(readiness, h("h2", { id: "ready-title" }, "Ready to train?"), readinessView(dataset));
     } catch (err) {
       if (!state.alive) return;
