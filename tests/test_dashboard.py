@@ -225,6 +225,7 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     assert page.locator("[data-stat=threshold] dd").inner_text() != ""
     assert page.locator("[data-chart=det] path.series").count() == 1
     assert "Validation heard" in page.locator(".coverage").inner_text()
+    assert_quality_in_plain_words(page, httpx.get(f"{server.url}/jobs/{job_id}").json())
     # Played a dataset from the job page, as a device would hear it: one evaluation, its figures in words.
     evaluate = page.locator("section[aria-labelledby=evaluate-title]")
     expect(evaluate.locator("select[name=dataset]")).to_have_value("desk")
@@ -272,6 +273,40 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
     tab.screenshot("5-job-phone")
     assert tab.unexpected_errors() == []
+
+
+def assert_quality_in_plain_words(page: Any, job: dict[str, Any]) -> None:
+    """The evaluation card leads with one sentence; FRR and FA/h read alike everywhere; one metric per chart."""
+    coverage = job["metrics"]["validation_coverage"]
+    assert coverage["fa_per_hour_source"] == "tail prediction", "the tiny job hears too little audio to observe FA/h"
+    card = page.locator("section[aria-labelledby=eval-title]")
+    lead = card.locator(".quality-lead")
+    # First in the card, under its heading: what to expect, the rate marked as the tail's prediction and why.
+    assert card.locator("h2 + .quality-lead").count() == 1
+    text = lead.inner_text()
+    assert text.startswith("Expected on everyday audio: "), text
+    assert re.search(r"(about 1 false wake every [^;]+|no false wakes), a prediction; misses ", text), text
+    heard = re.search(r"validation had ([\d.]+) (s|min|h) of negative audio", text)
+    assert heard, text
+    seconds = float(heard[1]) * {"s": 1, "min": 60, "h": 3600}[heard[2]]
+    assert seconds == pytest.approx(coverage["negative_audio_s"], rel=0.05), (heard[0], coverage)
+    # The default target, 0.5 per hour, needs 2 hours of negative audio with no false wake to be seen at all.
+    assert "target rate of 0.5 per hour takes at least 2 h" in text, text
+    assert card.locator("[data-stat=fa] dt").inner_text() == "False accepts per hour (predicted)"
+    fa = card.locator("[data-stat=fa] dd").inner_text()
+    assert re.fullmatch(r"\d+(\.\d{1,2})?|< 0\.01", fa), fa
+    assert fa == "< 0.01" or float(fa) == round(coverage["fa_per_hour"], 2), (fa, coverage)
+    assert re.fullmatch(r"\d{1,3}\.\d%", card.locator("[data-stat=frr] dd").inner_text())
+    for key, pattern in (("val_frr", r"\d{1,3}\.\d%"), ("val_fa_per_hour", r"\d+(\.\d{1,2})?|< 0\.01")):
+        assert re.fullmatch(pattern, card.locator(f"tr[data-metric={key}] td").text_content()), key
+    # Per epoch: one small chart per figure, each with its own axis and a single line.
+    epoch_charts = page.locator("[data-chart^=epoch-]")
+    names = {c.get_attribute("data-chart") for c in epoch_charts.all()}
+    assert {"epoch-val_frr", "epoch-val_fa_per_hour", "epoch-val_loss", "epoch-val_roc_auc"} <= names, names
+    for chart in [page.locator("[data-chart=loss]"), *epoch_charts.all()]:
+        assert chart.locator("path.series").count() == 1, chart.get_attribute("data-chart")
+    frr_axis = page.locator("[data-chart=epoch-val_frr] .axis-label").all_text_contents()
+    assert frr_axis == ["epoch", "missed phrases (%)"], frr_axis
 
 
 def assert_not_clipped(page: Any, locator: Any) -> None:

@@ -2,12 +2,11 @@
 // how often it missed you and how often it woke by itself. The worker does the scoring (POST /jobs/{id}/evaluate).
 import { api } from "../api.js";
 import { h, fill, badge, field, select, showError, fmtNum, tableWrap } from "../dom.js";
+import { fmtFa, fmtFrr } from "./quality.js";
 
 const POLL_MS = 1500;
 
-function pct(value) {
-  return typeof value === "number" ? `${(value * 100).toFixed(1)}%` : "–";
-}
+const pct = fmtFrr;
 
 function perSpeaker(figures) {
   const rows = Object.entries(figures.per_speaker || {});
@@ -20,8 +19,8 @@ export function evaluationSentence(figures) {
   const missed = figures.positives - figures.detected;
   const minutes = figures.negative_s / 60;
   return `Missed ${missed} of ${figures.positives} phrases (${pct(figures.frr)}); woke ${figures.false_accepts} times ` +
-    `by itself in ${fmtNum(minutes, 3)} min of negatives: ${fmtNum(figures.fa_per_hour, 3)} per hour ` +
-    `(one false wake in that much audio already counts as ${fmtNum(figures.fa_per_hour_resolution, 3)} per hour).`;
+    `by itself in ${fmtNum(minutes, 3)} min of negatives: ${fmtFa(figures.fa_per_hour)} per hour ` +
+    `(one false wake in that much audio already counts as ${fmtFa(figures.fa_per_hour_resolution)} per hour).`;
 }
 
 function row(evaluation) {
@@ -31,7 +30,7 @@ function row(evaluation) {
     h("td", {}, h("a", { href: `#/jobs/${evaluation.id}` }, evaluation.dataset)),
     h("td", {}, badge(evaluation.status)),
     h("td", { class: "num" }, done ? pct(m.frr) : "–"),
-    h("td", { class: "num" }, done ? fmtNum(m.fa_per_hour, 3) : "–"),
+    h("td", { class: "num" }, done ? fmtFa(m.fa_per_hour) : "–"),
     h("td", { class: "num" }, done ? fmtNum(m.negative_s / 60, 3) : "–"),
     h("td", {}, done ? perSpeaker(m) : evaluation.error || ""),
   );

@@ -5,10 +5,24 @@ import { api, authedUrl, subscribe, TERMINAL } from "../api.js";
 import { h, fill, badge, notify, showError, fmtBytes, fmtDate, fmtNum, tableWrap } from "../dom.js";
 import { gauge, lineChart } from "../charts.js";
 import { evaluationSentence, evaluationsCard } from "./evaluations.js";
+import { fmtFa, fmtFrr, fmtDuration, fmtPercent, qualityLead } from "./quality.js";
 
 const LOG_TAIL = 200;
-// Per-epoch figures that are not curves worth drawing.
-const NOT_CURVES = new Set(["learning_rate", "clips_per_s", "eta_s"]);
+// Per-epoch figures that are not curves worth drawing (the threshold's final value is in the evaluation card).
+const NOT_CURVES = new Set(["learning_rate", "clips_per_s", "eta_s", "val_threshold"]);
+// One small chart per validation figure, each on its own axis with its units: on one shared 0–1 axis an FA/h of
+// 12 went off the top and a loss of 0.69 read like an accuracy. `scale` turns a fraction into a percentage. Each
+// chart has one line, so its title says what it is (the legend is hidden); a title over 29 characters would push
+// the hidden legend below it and leave a gap.
+const EPOCH_CHARTS = [
+  { key: "val_frr", title: "False-reject rate", yLabel: "missed phrases (%)", scale: 100, yMin: 0, yMax: 100 },
+  // Each epoch's rate is what validation observed at that epoch's threshold, never the tail's prediction.
+  { key: "val_fa_per_hour", title: "Observed false wakes per hour", yLabel: "false wakes per hour", yMin: 0 },
+  { key: "val_loss", title: "Validation loss", yLabel: "cross-entropy", yMin: 0 },
+  { key: "val_roc_auc", title: "ROC AUC", yLabel: "AUC (1 is perfect)", yMin: 0, yMax: 1 },
+  { key: "val_accuracy", title: "Accuracy at score 0.5", yLabel: "clips right (%)", scale: 100, yMin: 0, yMax: 100 },
+];
+const SMALL_CHART = { width: 360, height: 210, xLabel: "epoch", xInteger: true };
 
 export function render(main, jobId) {
   const state = { job: null, progress: null, epochs: new Map(), logs: [], alive: true, finished: false };
@@ -21,10 +35,9 @@ export function render(main, jobId) {
   const progressbar = h("div", { class: "progress", role: "progressbar", "aria-label": "Training progress", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, bar);
   const progressText = h("p", { class: "muted progress-text" }, "Waiting for a worker…");
   const lossChart = h("div", { class: "chart-box", "data-chart": "loss" });
-  const metricChart = h("div", { class: "chart-box", "data-chart": "metrics" });
   const logBox = h("pre", { class: "logs", role: "log", tabindex: 0, "aria-label": "Job log" });
   const result = h("div", { class: "result" });
-  const charts = h("div", { class: "grid charts" }, lossChart, metricChart);
+  const charts = h("div", { class: "epoch-charts", "data-chart": "metrics" });
   const config = h("pre", { class: "config" });
 
   fill(
@@ -108,11 +121,30 @@ export function render(main, jobId) {
     const epochs = [...state.epochs.keys()].sort((a, b) => a - b);
     const keys = new Set();
     for (const e of epochs) for (const [k, v] of Object.entries(state.epochs.get(e))) if (typeof v === "number") keys.add(k);
-    const series = (names) => names.map((k) => ({ name: k === "loss" ? "train loss" : k.replace(/_/g, " "), points: epochs.map((e) => [e, state.epochs.get(e)[k]]) }));
-    const losses = [...keys].filter((k) => k === "loss" || k.endsWith("_loss"));
-    const others = [...keys].filter((k) => !losses.includes(k) && !NOT_CURVES.has(k));
-    fill(lossChart, lineChart({ title: "Loss per epoch", series: series(losses), xLabel: "epoch", yLabel: "loss", xInteger: true, yMin: 0 }));
-    fill(metricChart, lineChart({ title: "Validation metrics per epoch", series: series(others), xLabel: "epoch", yLabel: "value", xInteger: true, yMin: 0, yMax: others.every((k) => epochs.every((e) => !(state.epochs.get(e)[k] > 1))) ? 1 : undefined }));
+    const points = (key, scale = 1) => epochs.map((e) => [e, state.epochs.get(e)[key] * scale]);
+    // The training loss weighs near-firing negatives more than the validation loss does: not one metric, not one axis.
+    fill(lossChart, lineChart({ ...SMALL_CHART, title: "Training loss", series: [{ name: "train", points: points("loss") }], yLabel: "weighted cross-entropy", yMin: 0 }));
+    const known = new Set(EPOCH_CHARTS.map((c) => c.key));
+    const specs = [
+      ...EPOCH_CHARTS.filter((c) => keys.has(c.key)),
+      ...[...keys].filter((k) => k !== "loss" && !known.has(k) && !NOT_CURVES.has(k)).sort()
+        .map((k) => ({ key: k, title: k.replace(/^val_/, "").replace(/_/g, " "), yLabel: k.replace(/_/g, " ") })),
+    ];
+    fill(charts,
+      h("h3", { class: "epoch-charts-title" }, "Per epoch"),
+      h("p", { class: "muted epoch-charts-note" }, "The training loss, then what validation observed after each epoch; the evaluation below is the kept epoch's."),
+      h("div", { class: "grid small-charts" },
+        lossChart,
+        specs.map(({ key, title, yLabel, scale, yMin, yMax }) => {
+          const line = points(key, scale);
+          // A rate that stayed at 0 gets an axis from 0 up, not one centred on 0 with negative false wakes.
+          const top = yMax ?? (yMin === 0 && line.every(([, y]) => !(y > 0)) ? 1 : undefined);
+          return h("div", { class: "chart-box", "data-chart": `epoch-${key}` },
+            lineChart({ ...SMALL_CHART, title, yLabel, yMin, yMax: top, series: [{ name: key.startsWith("val_") ? "val" : "train", points: line }] }));
+        }),
+      ),
+      epochs.length && !specs.length ? h("p", { class: "muted" }, "No validation figures: too few clips to hold any out.") : null,
+    );
   }
 
   function onLog(event) {
@@ -248,9 +280,16 @@ function deviceHint(job) {
   );
 }
 
+/** A figure of the metrics table, FRR and FA/h written as everywhere else on the page. */
+function fmtMetric(key, value) {
+  if (/(^|_)frr$/.test(key)) return fmtFrr(value);
+  if (/fa_per_hour/.test(key)) return fmtFa(value);
+  return fmtNum(value, 4);
+}
+
 function metricsTable(metrics) {
   const numeric = Object.entries(metrics).filter(([, v]) => typeof v === "number").sort(([a], [b]) => a.localeCompare(b));
-  return tableWrap(h("table", { class: "metrics" }, h("tbody", {}, numeric.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k.replace(/_/g, " ")), h("td", { class: "num" }, fmtNum(v, 4)))))));
+  return tableWrap(h("table", { class: "metrics" }, h("tbody", {}, numeric.map(([k, v]) => h("tr", { "data-metric": k }, h("th", { scope: "row" }, k.replace(/_/g, " ")), h("td", { class: "num" }, fmtMetric(k, v)))))));
 }
 
 function pick(...values) {
@@ -260,29 +299,40 @@ function pick(...values) {
 function evaluationView(job, report) {
   const m = job.metrics || {};
   const cal = (report && report.calibration) || {};
+  const coverage = (m.validation_coverage && typeof m.validation_coverage === "object") ? m.validation_coverage : (report && report.validation_coverage) || null;
+  const predicted = Boolean(coverage && coverage.fa_per_hour_source === "tail prediction");
   const threshold = pick(m.threshold, cal.threshold, report && report.threshold);
-  const fa = pick(m.val_fa_per_hour, m.fa_per_hour, cal.fa_per_hour);
+  // The figure the warnings speak of: the tail's prediction where validation could not observe the rate.
+  const fa = pick(coverage && coverage.fa_per_hour, m.val_fa_per_hour, m.fa_per_hour, cal.fa_per_hour);
+  const observedFa = pick(m.val_fa_per_hour, m.fa_per_hour, cal.fa_per_hour);
   const frr = pick(m.val_frr, m.frr, cal.frr);
   const target = pick(job.config && job.config.target_fa_per_hour, cal.target_fa_per_hour);
   const curve = ((report && (report.curve || report.det_curve)) || []).filter((p) => p && typeof p === "object");
   const section = h("section", { class: "card", "aria-labelledby": "eval-title" }, h("h2", { id: "eval-title" }, "Evaluation"));
+  const lead = qualityLead({ frr, fa, coverage: coverage || {}, target });
+  if (lead) {
+    section.append(h("div", { class: "quality-lead", role: "status" },
+      h("p", { class: "quality-sentence" }, lead.sentence),
+      lead.note ? h("p", { class: "quality-note" }, lead.note) : null));
+  }
   if (threshold === undefined && fa === undefined && frr === undefined && !curve.length) {
     section.append(h("p", { class: "muted" }, "This job reported no evaluation (no validation audio of both kinds)."));
   }
+  const faTitle = predicted ? "False accepts per hour (predicted)" : "False accepts per hour";
   const stats = h("dl", { class: "stats" },
-    [["Threshold", threshold, "threshold"], ["False accepts per hour", fa, "fa"], ["False-reject rate", frr, "frr"], ["Near misses that wake it", pick(m.val_near_miss_accept_rate), "near-miss"], ["Validation accuracy", pick(m.val_accuracy), "acc"], ["ROC AUC", pick(m.val_roc_auc), "auc"]]
+    [["Threshold", threshold, "threshold", (v) => fmtNum(v, 3)], [faTitle, fa, "fa", fmtFa], ["False-reject rate", frr, "frr", fmtFrr], ["Near misses that wake it", pick(m.val_near_miss_accept_rate), "near-miss", fmtPercent], ["Validation accuracy", pick(m.val_accuracy), "acc", fmtPercent], ["ROC AUC", pick(m.val_roc_auc), "auc", (v) => fmtNum(v, 3)]]
       .filter(([, v]) => v !== undefined)
-      .map(([k, v, key]) => h("div", { class: "stat", "data-stat": key }, h("dt", {}, k), h("dd", {}, fmtNum(v, 3)))),
+      .map(([k, v, key, format]) => h("div", { class: "stat", "data-stat": key }, h("dt", {}, k), h("dd", {}, format(v)))),
   );
   section.append(stats);
   const warnings = Array.isArray(m.warnings) ? m.warnings : [];
   if (warnings.length) section.append(h("ul", { class: "warnings", role: "note" }, warnings.map((w) => h("li", {}, w))));
-  const coverage = m.validation_coverage;
   if (coverage) {
     section.append(h("p", { class: "muted coverage" },
       `Validation heard ${coverage.positive_clips} phrases (${coverage.user_positive_clips} of your own) and ` +
-      `${fmtNum(coverage.negative_audio_s / 60, 3)} min of negative audio, where one false wake already counts as ` +
-      `${fmtNum(coverage.fa_per_hour_resolution, 3)} per hour.`));
+      `${fmtDuration(coverage.negative_audio_s)} of negative audio, where one false wake already counts as ` +
+      `${fmtFa(coverage.fa_per_hour_resolution)} per hour` +
+      (predicted && observedFa !== undefined ? `; at the threshold it woke ${Math.round((observedFa * coverage.negative_audio_s) / 3600)} times there.` : ".")));
   }
   const charts = h("div", { class: "grid charts" });
   if (curve.length) {
@@ -295,7 +345,8 @@ function evaluationView(job, report) {
       xLog: true,
       yMin: 0,
       yMax: 1,
-      markers: fa !== undefined && frr !== undefined ? [{ x: fa, y: frr, label: `threshold ${fmtNum(threshold, 3)}` }] : [],
+      // The curve is what validation observed, so the threshold sits at the observed rate, not the predicted one.
+      markers: observedFa !== undefined && frr !== undefined ? [{ x: observedFa, y: frr, label: `threshold ${fmtNum(threshold, 3)}` }] : [],
     })));
     const byThreshold = curve.filter((p) => Number.isFinite(p.threshold)).sort((a, b) => a.threshold - b.threshold);
     charts.append(h("div", { class: "chart-box", "data-chart": "threshold" }, lineChart({
@@ -309,8 +360,8 @@ function evaluationView(job, report) {
     })));
   }
   const gauges = h("div", { class: "gauges" });
-  if (frr !== undefined) gauges.append(gauge({ title: "False-reject rate", value: frr, max: 1, format: (v) => `${(v * 100).toFixed(1)}%` }));
-  if (fa !== undefined) gauges.append(gauge({ title: "False accepts per hour", value: fa, max: Math.max(fa, (target || 1) * 2), target, format: (v) => fmtNum(v, 3) }));
+  if (frr !== undefined) gauges.append(gauge({ title: "False-reject rate", value: frr, max: 1, format: fmtFrr }));
+  if (fa !== undefined) gauges.append(gauge({ title: faTitle, value: fa, max: Math.max(fa, (target || 1) * 2), target, format: fmtFa }));
   if (gauges.childNodes.length) charts.append(gauges);
   if (charts.childNodes.length) section.append(charts);
   if (Object.keys(m).length) section.append(h("details", {}, h("summary", {}, "All metrics"), metricsTable(m)));
