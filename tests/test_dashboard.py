@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -694,3 +695,81 @@ def test_the_synthesize_card_starts_a_synthesis_whose_clips_show_on_the_dataset(
     expect(page.locator("[data-label-count=noise]")).to_have_text("noise 1")
     expect(page.locator("[data-col=source]")).to_have_text(["synthetic"] * 6)
     assert tab.unexpected_errors(allowed_statuses={422}) == []
+
+
+# Two quick trainings that differ in one setting, as a user comparing learning rates would start them.
+COMPARED = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 8, "background_speech_s": 0}
+
+
+def test_two_trainings_compare_side_by_side_with_the_setting_that_differs_and_both_curves(
+    server: Server, tab: Tab
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post("/datasets", json={"name": "pair"}).raise_for_status()
+        for label, freq in (("positive", 900.0), ("negative", 250.0)):
+            files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
+            http.post("/datasets/pair/recordings", files=files, data={"label": label}).raise_for_status()
+        ids = [
+            http.post("/train", json={"dataset": "pair", "preset": "tiny", "config_overrides": {**COMPARED, **more}})
+            .raise_for_status()
+            .json()["id"]
+            for more in ({}, {"learning_rate": 0.01})
+        ]
+        for job_id in ids:
+            wait_for_status(http, job_id, "succeeded")
+        evaluation = http.post(f"/jobs/{ids[1]}/evaluate", json={"dataset": "pair"}).raise_for_status().json()
+        wait_for_status(http, evaluation["id"], "succeeded")
+
+    page = tab.page
+    page.goto(f"{server.url}/#/jobs")
+    for job_id in ids:
+        page.get_by_label(f"Compare job {job_id[:8]}").check()
+    tab.screenshot("12-compare-pick")
+    page.get_by_role("button", name="Compare 2 selected").click()
+    page.wait_for_url(re.compile(rf"#/compare\?jobs={ids[0]},{ids[1]}$"))
+    table = page.locator("table.compare")
+    expect(table.locator("thead th[data-job]")).to_have_text([job_id[:8] for job_id in ids])
+    expect(table.locator("tr[data-row=preset] td")).to_have_text(["tiny", "tiny"])
+    expect(table.locator("tr[data-row=fa] td")).to_have_text([re.compile(r"\d.*(observed|predicted)")] * 2)
+    # Only the learning rate differs, and it stands out; the settings alike fold away under a summary.
+    expect(table.locator("tr.differs")).to_have_count(1)
+    differs = table.locator("tr.differs[data-key=learning_rate]")
+    expect(differs.locator("td")).to_have_text(["0.003", "0.01"])
+    assert differs.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+    same = page.locator("details.same-settings")
+    expect(same.locator("tr[data-key=epochs] td")).to_have_text("2")
+    assert same.locator("tr[data-key=epochs]").is_hidden()
+    curves = page.locator("[data-chart=compare-det] path.series")
+    expect(curves).to_have_count(2)
+    assert [c.get_attribute("data-name") for c in curves.all()] == [f"{job_id[:8]} tiny" for job_id in ids]
+    evaluations = page.locator("table.compare-evaluations tbody tr")
+    expect(evaluations).to_have_count(1)
+    # The first job has no evaluation (an en dash); the second's says what it missed and how often it woke.
+    expect(evaluations.locator("td")).to_have_text(["\u2013", re.compile(r"^missed \d+\.\d% · [\d.,]+ FA/h$")])
+    tab.screenshot("12-compare")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator(".table-wrap", has=table)).to_have_class(re.compile(r"\bmore-right\b"))
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
+    tab.screenshot("12-compare-phone")
+
+    # The dataset's own compare page: its newest succeeded trainings, newest first.
+    page.goto(f"{server.url}/#/datasets/pair")
+    page.get_by_role("link", name="Compare jobs").click()
+    page.wait_for_url(re.compile(r"#/datasets/pair/compare$"))
+    expect(page.locator("table.compare thead th[data-job]")).to_have_text([job_id[:8] for job_id in reversed(ids)])
+    # Fewer jobs, picked on the page itself.
+    page.get_by_text("Choose the jobs").click()
+    page.get_by_label(re.compile(f"^{ids[0][:8]} tiny")).uncheck()
+    page.get_by_role("button", name="Compare these").click()
+    page.wait_for_url(re.compile(rf"#/compare\?jobs={ids[1]}$"))
+    expect(page.locator("table.compare thead th[data-job]")).to_have_text([ids[1][:8]])
+    assert tab.unexpected_errors() == []
+
+
+def wait_for_status(http: httpx.Client, job_id: str, status: str, timeout_s: float = 120) -> None:
+    """Poll a job until it reaches `status`; fail at once if it ends in another."""
+    deadline = time.monotonic() + timeout_s
+    while (job := http.get(f"/jobs/{job_id}").json())["status"] != status:
+        assert job["status"] not in {"succeeded", "failed", "cancelled"} - {status}, job.get("error")
+        assert time.monotonic() < deadline, f"job {job_id} still {job['status']}"
+        time.sleep(0.2)

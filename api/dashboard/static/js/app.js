@@ -1,4 +1,5 @@
-// The dashboard: settings, hash routes (#/, #/datasets/<name>, #/jobs, #/jobs/<id>) and page lifecycles.
+// The dashboard: settings, hash routes (#/, #/datasets/<name>, #/jobs, #/jobs/<id>, #/compare?jobs=…) and page
+// lifecycles.
 
 import { config, loadConfig, saveConfig } from "./api.js";
 import { h, fill, notify } from "./dom.js";
@@ -6,12 +7,15 @@ import * as datasetsPage from "./pages/datasets.js";
 import * as datasetPage from "./pages/dataset.js";
 import * as jobsPage from "./pages/jobs.js";
 import * as jobPage from "./pages/job.js";
+import * as comparePage from "./pages/compare.js";
 
 const routes = [
   [/^#?\/?$/, datasetsPage],
   [/^#\/datasets\/([^/]+)$/, datasetPage],
+  [/^#\/datasets\/([^/]+)\/compare$/, { render: comparePage.renderDataset }],
   [/^#\/jobs\/?$/, jobsPage],
   [/^#\/jobs\/([^/]+)$/, jobPage],
+  [/^#\/compare\/?(?:\?(.*))?$/, comparePage],
 ];
 
 let cleanup = null;
@@ -24,9 +28,10 @@ function route() {
   for (const [pattern, page] of routes) {
     const match = hash.match(pattern);
     if (match) {
-      const params = match.slice(1).map(decodeURIComponent);
+      // An optional group that did not match (a compare page without a query) is "", not "undefined".
+      const params = match.slice(1).map((p) => decodeURIComponent(p || ""));
       cleanup = page.render(main, ...params) || null;
-      const section = hash.split("/")[1] === "jobs" ? "#/jobs" : "#/";
+      const section = /^(jobs|compare)\b/.test(hash.split("/")[1]) ? "#/jobs" : "#/";
       for (const link of document.querySelectorAll("nav a")) {
         const active = link.getAttribute("href") === section;
         if (active) link.setAttribute("aria-current", "page");

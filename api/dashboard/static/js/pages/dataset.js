@@ -38,7 +38,7 @@ export function render(main, name) {
     h("div", { class: "grid" }, uploadCard(path), recorder.card),
     synthesize.card,
     train.card,
-    h("section", { class: "card", "aria-labelledby": "history-title" }, h("h2", { id: "history-title" }, "Training history"), jobsBody),
+    h("section", { class: "card", "aria-labelledby": "history-title" }, h("div", { class: "card-head" }, h("h2", { id: "history-title" }, "Training history"), h("a", { href: `#/datasets/${encodeURIComponent(name)}/compare`, class: "button small" }, "Compare jobs")), jobsBody),
     clipsCard(),
   );
 
