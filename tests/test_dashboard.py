@@ -687,6 +687,11 @@ def test_the_synthesize_card_starts_a_synthesis_whose_clips_show_on_the_dataset(
         "voices": ["en-us", "pico:en-GB"],
     }
     page.locator(".status .badge.succeeded").wait_for(timeout=60_000)
+    # A synthesis speaks of clips made, not of presets, epochs or loss.
+    expect(page.locator("h1")).to_contain_text("Synthesis job")
+    expect(page.locator(".progress-text")).to_contain_text("6 of 6 clips")
+    assert "epoch" not in page.locator(".progress-text").inner_text()
+    assert "Preset" not in page.locator("dl").first.inner_text()
     tab.screenshot("12-synthesize-job")
 
     page.get_by_role("link", name="← porch").click()

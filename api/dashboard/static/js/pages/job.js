@@ -24,6 +24,8 @@ const EPOCH_CHARTS = [
 ];
 const SMALL_CHART = { width: 360, height: 210, xLabel: "epoch", xInteger: true };
 
+const KIND_TITLES = { train: "Training", synthesize: "Synthesis", evaluate: "Evaluation" };
+
 export function render(main, jobId) {
   const state = { job: null, progress: null, epochs: new Map(), logs: [], alive: true, finished: false };
   const title = h("h1", {}, `Job ${jobId.slice(0, 8)}`);
@@ -32,7 +34,7 @@ export function render(main, jobId) {
   const status = h("span", { class: "status" });
   const cancel = h("button", { type: "button", class: "danger", hidden: true }, "Cancel job");
   const bar = h("div", { class: "progress-fill" });
-  const progressbar = h("div", { class: "progress", role: "progressbar", "aria-label": "Training progress", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, bar);
+  const progressbar = h("div", { class: "progress", role: "progressbar", "aria-label": "Progress", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, bar);
   const progressText = h("p", { class: "muted progress-text" }, "Waiting for a worker…");
   const lossChart = h("div", { class: "chart-box", "data-chart": "loss" });
   const logBox = h("pre", { class: "logs", role: "log", tabindex: 0, "aria-label": "Job log" });
@@ -60,7 +62,7 @@ export function render(main, jobId) {
     cancel.disabled = true;
     try {
       const job = await api.post(`/jobs/${jobId}/cancel`);
-      notify("Cancel requested: the job stops at its next training step");
+      notify(state.job && state.job.kind === "synthesize" ? "Cancel requested: the job stops after the batch of clips it is making; what it stored stays" : "Cancel requested: the job stops at its next step");
       showJob(job);
     } catch (err) {
       showError(err, "Could not cancel");
@@ -71,12 +73,12 @@ export function render(main, jobId) {
   function showJob(job) {
     state.job = job;
     back.replaceChildren(h("a", { href: `#/datasets/${encodeURIComponent(job.dataset)}` }, `← ${job.dataset}`));
-    title.textContent = `${job.kind === "train" ? "Training" : job.kind} job ${job.id.slice(0, 8)}`;
+    title.textContent = `${KIND_TITLES[job.kind] || job.kind} job ${job.id.slice(0, 8)}`;
     fill(status, badge(job.status), job.cancel_requested && !TERMINAL.has(job.status) ? h("span", { class: "muted" }, " stopping…") : null);
     fill(meta, ...[
       ["Dataset", h("a", { href: `#/datasets/${encodeURIComponent(job.dataset)}` }, job.dataset)],
-      ["Preset", job.preset || (job.config && job.config.preset) || "default"],
-      ["Clips", job.clip_count],
+      ...(job.kind === "train" ? [["Preset", job.preset || (job.config && job.config.preset) || "default"]] : []),
+      job.kind === "synthesize" ? ["Clips added", job.metrics && job.metrics.clips_added !== undefined ? job.metrics.clips_added : "–"] : ["Clips", job.clip_count],
       ["Worker", job.worker_hostname || "–"],
       ["Attempts", job.attempts],
       ["Created", fmtDate(job.created_at)],
@@ -99,9 +101,14 @@ export function render(main, jobId) {
     progressbar.setAttribute("aria-valuenow", String(percent));
     progressbar.setAttribute("aria-valuetext", `${percent}%`);
     const parts = [`${percent}%`];
-    if (p.epoch !== undefined) parts.push(`epoch ${p.epoch}${p.epochs ? ` of ${p.epochs}` : ""}`);
-    if (p.step !== undefined) parts.push(`step ${p.step}${p.total_steps ? ` of ${p.total_steps}` : ""}`);
-    if (p.loss !== undefined) parts.push(`loss ${fmtNum(p.loss, 4)}`);
+    if (state.job && state.job.kind === "synthesize") {
+      // Synthesis reports clips made as its steps: no epochs, no loss.
+      if (p.step !== undefined) parts.push(`${p.step}${p.total_steps ? ` of ${p.total_steps}` : ""} clips`);
+    } else {
+      if (p.epoch !== undefined) parts.push(`epoch ${p.epoch}${p.epochs ? ` of ${p.epochs}` : ""}`);
+      if (p.step !== undefined) parts.push(`step ${p.step}${p.total_steps ? ` of ${p.total_steps}` : ""}`);
+      if (p.loss !== undefined) parts.push(`loss ${fmtNum(p.loss, 4)}`);
+    }
     // A job that stopped, or is stopping, has no time left: the last estimate stays in the figures, not here.
     const eta = p.metrics && p.metrics.eta_s;
     const running = state.job && state.job.status === "running" && !state.job.cancel_requested;
@@ -215,7 +222,7 @@ async function resultView(job, isAlive) {
     return h("section", { class: "card failed", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Failed"), h("p", { class: "error" }, job.error || "no reason was given"));
   }
   if (job.status === "cancelled") {
-    return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Cancelled"), h("p", {}, "The job was cancelled; nothing was exported."));
+    return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Cancelled"), h("p", {}, job.kind === "synthesize" ? "The job was cancelled; the clips it had stored stay in the dataset." : "The job was cancelled; nothing was exported."));
   }
   if (job.status !== "succeeded") return h("div");
   if (job.kind === "evaluate") {
