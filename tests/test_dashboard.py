@@ -561,13 +561,7 @@ def test_the_train_card_offers_the_servers_presets_with_their_descriptions(serve
     expect(preset).to_have_accessible_description(NIGHT_PRESET["night"]["description"])
     expect(card.get_by_label("Steps per epoch", exact=True)).to_have_attribute("placeholder", "2")
     page.get_by_text("Enough clips to train.").wait_for()
-    for width in (1280, 390):
-        page.set_viewport_size({"width": width, "height": 900})
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        card.screenshot(path=str(SCREENSHOTS / f"11-train-card-{width}.png"))
-        box = card.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"the Train card is cut off at {width} px"
-        assert card.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the Train card overflows at {width} px"
+    assert_card_fits(page, card, "11-train-card", "Train")
 
     card.get_by_role("button", name="Start training").click()
     page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
@@ -660,13 +654,7 @@ def test_the_synthesize_card_starts_a_synthesis_whose_clips_show_on_the_dataset(
     card.get_by_label("Positives").fill("5000")
     card.get_by_role("button", name="Start synthesis").click()
     expect(card.locator("#synth-error")).to_contain_text("WAKE_TRAINING_MAX_SYNTHESIS_CLIPS")
-    for width in (1280, 390):
-        page.set_viewport_size({"width": width, "height": 900})
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        card.screenshot(path=str(SCREENSHOTS / f"12-synthesize-card-{width}.png"))
-        box = card.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"the Synthesize card is cut off at {width} px"
-        assert card.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the Synthesize card overflows at {width} px"
+    assert_card_fits(page, card, "12-synthesize-card", "Synthesize")
     page.set_viewport_size({"width": 1280, "height": 900})
     assert httpx.get(f"{server.url}/jobs", params={"dataset": "porch"}).json()["items"] == []
 
@@ -778,3 +766,14 @@ def wait_for_status(http: httpx.Client, job_id: str, status: str, timeout_s: flo
         assert job["status"] not in {"succeeded", "failed", "cancelled"} - {status}, job.get("error")
         assert time.monotonic() < deadline, f"job {job_id} still {job['status']}"
         time.sleep(0.2)
+
+
+def assert_card_fits(page: Any, card: Any, shot: str, what: str) -> None:
+    """The card is neither cut off nor overflowing at a desktop's and a phone's width; screenshots of both."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        card.screenshot(path=str(SCREENSHOTS / f"{shot}-{width}.png"))
+        box = card.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"the {what} card is cut off at {width} px"
+        assert card.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the {what} card overflows at {width} px"
