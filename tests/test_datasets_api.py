@@ -216,3 +216,18 @@ def test_openapi_schema_lists_every_endpoint(client: TestClient) -> None:
     assert "get" in paths["/datasets/{name}/recordings/{clip_id}/audio"]
     assert "post" in paths["/datasets/{name}/recordings/{clip_id}/restore"]
     assert "get" in paths["/health"]
+
+
+def test_a_dataset_whose_own_recordings_are_all_positive_and_negatives_all_synthetic_says_so(
+    client: TestClient,
+) -> None:
+    create_dataset(client, "shortcut")
+    add_clips(client, "shortcut", 3, label="positive", source="recording", speaker="ana")
+    add_clips(client, "shortcut", 3, label="negative", seed=100, source="synthetic")
+    [warning] = client.get("/datasets/shortcut").json()["warnings"]
+    assert "your 3 recordings are all positive" in warning and "label negative" in warning
+
+    # Their voice saying other things puts it on both sides: nothing left to warn about.
+    add_clips(client, "shortcut", 1, label="negative", seed=200, source="recording", speaker="ana")
+    assert client.get("/datasets/shortcut").json()["warnings"] == []
+    assert next(d for d in client.get("/datasets").json() if d["name"] == "shortcut")["warnings"] == []

@@ -58,6 +58,8 @@ class Dataset(msgspec.Struct):
     deleted_clips: int
     total_seconds: float
     training: Readiness
+    warnings: list[str] = msgspec.field(default_factory=list)
+    """What may make a model trained on these clips learn the wrong thing, in words."""
 
 
 class SpeakerStats(msgspec.Struct):

@@ -16,7 +16,7 @@ from api.errors import Conflict, InvalidInput, NotFound
 from api.events.recorder import EventRecorder
 from api.validation import check_dataset_name, clean_text
 from shared.db.base import utcnow
-from shared.db.models import LABELS, Clip, Dataset, Job
+from shared.db.models import LABELS, USER_SOURCES, Clip, Dataset, Job
 from shared.settings import Settings
 from shared.storage import Storage, remove_tree
 
@@ -186,16 +186,19 @@ class DatasetService:
                 Clip.dataset_id,
                 Clip.deleted_at.is_(None),
                 Clip.label,
+                Clip.source,
                 func.count(),
                 func.coalesce(func.sum(Clip.duration_s), 0.0),
             )
             .where(Clip.dataset_id.in_(dataset_ids))
-            .group_by(Clip.dataset_id, Clip.deleted_at.is_(None), Clip.label)
+            .group_by(Clip.dataset_id, Clip.deleted_at.is_(None), Clip.label, Clip.source)
         )
         stats: dict[uuid.UUID, dict[str, tuple[int, float]]] = defaultdict(dict)
-        for dataset_id, active, label, count, seconds in rows:
-            key = label if active else f"deleted:{label}"
-            stats[dataset_id][key] = (count, float(seconds))
+        for dataset_id, active, label, source, count, seconds in rows:
+            keys = [label, f"source:{label}:{source}"] if active else [f"deleted:{label}"]
+            for key in keys:
+                before = stats[dataset_id].get(key, (0, 0.0))
+                stats[dataset_id][key] = (before[0] + count, before[1] + float(seconds))
         return stats
 
     def _readiness(self, counts: dict[str, int]) -> schemas.Readiness:
@@ -229,7 +232,26 @@ class DatasetService:
             deleted_clips=sum(count for key, (count, _) in stats.items() if key.startswith("deleted:")),
             total_seconds=round(sum(stats.get(label, (0, 0.0))[1] for label in LABELS), 3),
             training=self._readiness(counts),
+            warnings=_source_warnings(stats),
         )
+
+
+def _source_warnings(stats: dict[str, tuple[int, float]]) -> list[str]:
+    """The shortcut a model learns when the user's own audio sits on one side only: their voice, not the phrase."""
+
+    def clips(labels: tuple[str, ...], sources: tuple[str, ...]) -> int:
+        return sum(stats.get(f"source:{label}:{source}", (0, 0.0))[0] for label in labels for source in sources)
+
+    own_positives = clips(("positive",), USER_SOURCES)
+    own_negatives = clips(("negative", "noise"), USER_SOURCES)
+    synthetic_negatives = clips(("negative", "noise"), ("synthetic",))
+    if own_positives and not own_negatives and synthetic_negatives:
+        return [
+            f"all negatives are synthetic and your {own_positives} recordings are all positive: the model may learn "
+            "your voice or your microphone instead of the phrase. Record yourself saying other things (label "
+            "negative) and a minute of your room (label noise)"
+        ]
+    return []
 
 
 def _add(stats: schemas.LabelStats, count: int, seconds: float) -> None:

@@ -24,6 +24,8 @@ from shared.db.base import Base, JSONType, UTCDateTime, utcnow
 
 LABELS = ("positive", "negative", "noise")
 SOURCES = ("upload", "recording", "synthetic")
+USER_SOURCES = ("recording", "upload")
+"""The sources that are the user's own audio, as opposed to synthesized clips."""
 
 
 class Dataset(Base):

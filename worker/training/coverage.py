@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from worker.training.data import USER_SOURCES
+from shared.db.models import USER_SOURCES
 
 TAKES_TO_RECORD = 10
 """How many takes of their own voice the warning asks a user for."""

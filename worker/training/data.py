@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from shared.db.models import USER_SOURCES
 from worker.training.features import SAMPLE_RATE
 
 LABEL_VALUES = {"positive": 1, "negative": 0, "noise": 0}
@@ -67,8 +68,6 @@ class ValidationSplit:
     """The hooks.log level: "warning" when speakers made it impossible to hold out a clip of some class."""
 
 
-USER_SOURCES = frozenset({"recording", "upload"})
-"""Clip sources that are the user's own audio, as opposed to synthesized clips."""
 MIN_USER_CLIPS_TO_SHARE = 4
 """A user's speaker with at least this many clips is split clip by clip, so validation hears that voice too."""
 

@@ -219,6 +219,9 @@ function readinessView(dataset) {
     t.ready
       ? h("p", { class: "ok" }, "✓ Enough clips to train.")
       : h("p", { class: "warn" }, `Still needed: ${t.missing.join(", ")}.`),
+    (dataset.warnings || []).length
+      ? h("ul", { class: "warnings dataset-warnings", role: "note" }, dataset.warnings.map((w) => h("li", {}, w)))
+      : null,
   );
 }
 
