@@ -122,6 +122,24 @@ def test_quality_measures_clips_stored_before_qa_from_their_files(
         engine.dispose()
 
 
+def test_a_clip_whose_file_cannot_be_read_is_counted_unmeasured_not_an_error(
+    client: TestClient, settings: Settings, kitchen: str
+) -> None:
+    [clip] = upload(client, kitchen, [("take.wav", wav(signal(0.2, 0.6, 0.2)))]).json()["clips"]
+    (settings.data_dir / "datasets" / kitchen / "clips" / f"{clip['id']}.wav").write_bytes(b"RIFF....WAVEjunk")
+    engine = create_sync_db_engine(settings.resolved_database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(Clip).values(peak_dbfs=None))
+    finally:
+        engine.dispose()
+
+    response = client.get(f"/datasets/{kitchen}/quality")
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["unmeasured"], response.json()["flagged"]) == (1, [])
+
+
 def test_a_silent_positive_upload_is_refused_with_422_and_nothing_is_stored(
     client: TestClient, settings: Settings, kitchen: str
 ) -> None:

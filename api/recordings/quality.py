@@ -31,17 +31,18 @@ def clip_flags(clip: Clip) -> list[str]:
 
 
 def measure_missing(clips: Sequence[Clip], path_of: Callable[[Clip], Path]) -> int:
-    """Measure the clips stored before QA from their files, in place; returns how many could not be (file missing)."""
+    """Measure the clips stored before QA from their files, in place; returns how many could not be
+    (file missing or unreadable)."""
     missing = 0
     for clip in clips:
         if clip.peak_dbfs is not None:
             continue
         try:
-            data = path_of(clip).read_bytes()
-        except OSError:
+            quality = measure_wav(path_of(clip).read_bytes())
+        except (OSError, RuntimeError, ValueError):  # missing or damaged on the volume (LibsndfileError: RuntimeError)
             missing += 1
             continue
-        for column, value in quality_columns(measure_wav(data)).items():
+        for column, value in quality_columns(quality).items():
             setattr(clip, column, value)
     return missing
 
