@@ -12,6 +12,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from shared.clip_quality import ClipQuality, measure
+
 TARGET_SAMPLE_RATE = 16_000
 SUPPORTED_CONTAINERS = {"WAV", "WAVEX", "RF64", "FLAC", "OGG"}
 SUPPORTED_HINT = "upload WAV (PCM 8/16/24/32-bit or float), FLAC or OGG"
@@ -48,6 +50,7 @@ class NormalizedClip:
     original_format: str
     original_sample_rate: int
     original_channels: int
+    quality: ClipQuality
 
 
 def sniff_container(data: bytes) -> str | None:
@@ -139,14 +142,16 @@ def normalize_clip(data: bytes, *, min_seconds: float, max_seconds: float) -> No
     out = io.BytesIO()
     sf.write(out, pcm, TARGET_SAMPLE_RATE, format="WAV", subtype="PCM_16")
     wav_bytes = out.getvalue()
+    stored = pcm.astype(np.float32) / 32768.0
     return NormalizedClip(
         wav_bytes=wav_bytes,
         sha256=hashlib.sha256(wav_bytes).hexdigest(),
         duration_s=round(pcm.size / TARGET_SAMPLE_RATE, 4),
-        loudness_dbfs=_loudness_dbfs(pcm.astype(np.float32) / 32768.0),
+        loudness_dbfs=_loudness_dbfs(stored),
         original_format=f"{fmt}/{subtype}",
         original_sample_rate=sample_rate,
         original_channels=channels,
+        quality=measure(stored, TARGET_SAMPLE_RATE),
     )
 
 

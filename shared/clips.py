@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from shared.audio import TARGET_SAMPLE_RATE, NormalizedClip
+from shared.clip_quality import ClipQuality
 from shared.db.base import utcnow
 from shared.db.models import Clip
 
@@ -40,7 +41,20 @@ def new_clip(
         loudness_dbfs=clip.loudness_dbfs,
         sha256=clip.sha256,
         size_bytes=len(clip.wav_bytes),
+        **quality_columns(clip.quality),
     )
+
+
+def quality_columns(quality: ClipQuality) -> dict[str, Any]:
+    """A clip's QA measurements as its row's columns (its RMS level is `loudness_dbfs`, set from the same audio)."""
+    return {
+        "peak_dbfs": quality.peak_dbfs,
+        "clipping_ratio": quality.clipping_ratio,
+        "leading_silence_s": quality.leading_silence_s,
+        "trailing_silence_s": quality.trailing_silence_s,
+        "activity_share": quality.activity_share,
+        "active_at_edge": quality.active_at_edge,
+    }
 
 
 def clip_fields(clip: Clip, dataset_name: str) -> dict[str, Any]:

@@ -436,6 +436,35 @@ DROP_WAVS = """async (count) => {
 }"""
 
 
+def test_the_needs_attention_card_lists_flagged_clips_with_their_flags_and_follows_new_ones(
+    server: Server, tab: Tab
+) -> None:
+    def clip(freq: float, amplitude: float, before: float) -> bytes:
+        t = np.arange(round(0.6 * 16_000)) / 16_000
+        sine = np.clip(amplitude * np.sin(2 * np.pi * freq * t), -1, 1)
+        return encode(np.concatenate([np.zeros(round(before * 16_000)), sine, np.zeros(3_200)]), 16_000)
+
+    def post(filename: str, data: bytes) -> None:
+        files = [("files", (filename, data))]
+        httpx.post(f"{server.url}/datasets/qa/recordings", files=files, data={"label": "positive"}).raise_for_status()
+
+    httpx.post(f"{server.url}/datasets", json={"name": "qa"}).raise_for_status()
+    post("hot.wav", clip(300.0, 1.5, 0.2))
+    post("fine.wav", clip(500.0, 0.3, 0.2))
+    page = tab.page
+    page.goto(f"{server.url}/#/datasets/qa")
+    card = page.locator("section.quality-card")
+    expect(card.locator("tbody tr")).to_have_count(1)
+    expect(card.locator("tbody tr")).to_contain_text("hot.wav")
+    expect(card.locator("tbody tr")).to_contain_text("clipped (distorted)")
+
+    post("late.wav", clip(700.0, 0.3, 0.0))  # starts at its first sample: cut at the start
+    expect(card.locator("tbody tr")).to_have_count(2)
+    expect(card.locator("tbody tr", has_text="late.wav")).to_contain_text("cut at the start or end")
+    assert "fine.wav" not in card.inner_text()
+    assert tab.unexpected_errors() == []
+
+
 def tab_to(page: Any, name: str, presses: int = 80) -> None:
     """Press Tab until the focused control is called `name`: it is reachable from the keyboard."""
     for _ in range(presses):

@@ -11,6 +11,8 @@ from litestar.params import JSONBody, QueryParameter
 from api.datasets.schemas import Dataset, DatasetCreate, DatasetMetrics, DatasetUpdate
 from api.datasets.service import DatasetService
 from api.error_responses import errors
+from api.recordings.schemas import DatasetQuality
+from api.recordings.service import RecordingService
 from api.validation import DatasetName
 
 
@@ -56,3 +58,8 @@ class DatasetController(Controller):
     async def dataset_metrics(self, name: DatasetName, datasets: NamedDependency[DatasetService]) -> DatasetMetrics:
         """Clip counts and total seconds by label and by speaker."""
         return await datasets.metrics(name)
+
+    @get("/{name:str}/quality", responses=errors(404, 422))
+    async def dataset_quality(self, name: DatasetName, recordings: NamedDependency[RecordingService]) -> DatasetQuality:
+        """Dataset QA: duration and level histograms, per-speaker and per-source figures, and the flagged clips."""
+        return await recordings.quality(name)

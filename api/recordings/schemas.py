@@ -58,3 +58,55 @@ class ClipsAdded(msgspec.Struct):
     """The clips an upload stored, in the order the files were sent."""
 
     clips: list[Clip]
+
+
+class HistogramBin(msgspec.Struct):
+    """Clips whose value lies in [low, high); null `low` or `high` means the bin is open on that side."""
+
+    low: float | None
+    high: float | None
+    clips: int
+
+
+class Histogram(msgspec.Struct):
+    """Fixed bins (the same for every dataset, so that datasets compare) of one measure."""
+
+    unit: str
+    bins: list[HistogramBin]
+
+
+class GroupQuality(msgspec.Struct):
+    """QA figures of the active clips of one speaker or one source."""
+
+    name: str | None
+    clips: int
+    mean_duration_s: float
+    mean_loudness_dbfs: float | None
+    flagged: int
+
+
+class FlaggedClip(msgspec.Struct):
+    """An active clip with at least one QA flag."""
+
+    id: uuid.UUID
+    filename: str | None
+    label: str
+    speaker: str | None
+    source: str
+    flags: list[str]
+    audio_url: str
+
+
+class DatasetQuality(msgspec.Struct):
+    """Dataset QA over the active clips: level and duration histograms, per-speaker and per-source figures, and the
+    clips that need attention (flags: silent, clipped, too_quiet, cut_at_edge, mostly_silence)."""
+
+    dataset: str
+    clips: int
+    flagged_count: int
+    duration_histogram: Histogram
+    loudness_histogram: Histogram
+    by_speaker: list[GroupQuality]
+    by_source: list[GroupQuality]
+    flagged: list[FlaggedClip]
+    unmeasured: int = 0

@@ -18,6 +18,7 @@ from api.datasets.service import DatasetService
 from api.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from api.events.recorder import EventRecorder
 from api.recordings import schemas
+from api.recordings.quality import measure_missing, summarize
 from api.validation import check_page, clean_text, require_label, require_source
 from shared.audio import (
     AudioError,
@@ -25,6 +26,7 @@ from shared.audio import (
     UnsupportedAudio,
     normalize_clip,
 )
+from shared.clip_quality import SILENT_PEAK_DBFS, quality_flags
 from shared.clips import clip_fields, new_clip
 from shared.db.base import utcnow
 from shared.db.models import Clip, Dataset
@@ -103,6 +105,8 @@ class RecordingService:
 
         # Decoding and resampling are CPU work: keep them off the event loop.
         normalized = await anyio.to_thread.run_sync(self._normalize_all, uploads)
+        if label != "noise":
+            _refuse_silence(uploads, normalized)
         await self._refuse_duplicates(dataset, uploads, normalized)
 
         clips = [
@@ -189,6 +193,26 @@ class RecordingService:
             limit=query.limit,
             offset=query.offset,
         )
+
+    async def quality(self, dataset_name: str) -> schemas.DatasetQuality:
+        """Dataset QA of the active clips; clips stored before QA are measured from their files now, and kept."""
+        dataset = await self.datasets.get(dataset_name)
+        clips = list(
+            await self.session.scalars(
+                select(Clip)
+                .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None))
+                .order_by(Clip.created_at, Clip.id)
+            )
+        )
+        name = dataset.name
+        unmeasured = [c for c in clips if c.peak_dbfs is None]
+        missing = 0
+        if unmeasured:
+            missing = await anyio.to_thread.run_sync(
+                measure_missing, unmeasured, lambda c: self.storage.clip_path(name, c.id)
+            )
+            await self.session.commit()
+        return summarize(name, clips, missing)
 
     async def read(self, dataset_name: str, clip_id: uuid.UUID) -> schemas.Clip:
         """One clip."""
@@ -324,6 +348,16 @@ class RecordingService:
 
 def _describe(upload: Upload, index: int) -> str:
     return f"file {index + 1} ({upload.filename!r})" if upload.filename else f"file {index + 1}"
+
+
+def _refuse_silence(uploads: list[Upload], normalized: list[NormalizedClip]) -> None:
+    for index, clip in enumerate(normalized):
+        if "silent" in quality_flags(clip.quality, "positive"):
+            raise InvalidInput(
+                f"{_describe(uploads[index], index)}: the clip is silent: its peak is {clip.quality.peak_dbfs:g} dBFS, "
+                f"below {SILENT_PEAK_DBFS:g} dBFS; label it noise if that is what it is. Nothing was stored",
+                file=uploads[index].filename,
+            )
 
 
 def _filename(name: str | None) -> str | None:

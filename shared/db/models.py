@@ -72,6 +72,13 @@ class Clip(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Dataset QA (shared/clip_quality.py); null for clips stored before it, measured when /quality is first asked.
+    peak_dbfs: Mapped[float | None] = mapped_column(Float)
+    clipping_ratio: Mapped[float | None] = mapped_column(Float)
+    leading_silence_s: Mapped[float | None] = mapped_column(Float)
+    trailing_silence_s: Mapped[float | None] = mapped_column(Float)
+    activity_share: Mapped[float | None] = mapped_column(Float)
+    active_at_edge: Mapped[bool | None] = mapped_column(Boolean)
 
     dataset: Mapped[Dataset] = relationship(back_populates="clips")
 

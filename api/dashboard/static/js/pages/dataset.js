@@ -6,6 +6,7 @@ import { h, fill, field, select, debounce, notify, showError, fmtDate, fmtNum, t
 import { Microphone } from "../recorder.js";
 import { jobTable } from "./jobs.js";
 import { synthesizeCard } from "./synthesize.js";
+import { qualityCard } from "./quality-card.js";
 
 const LABELS = [["positive", "positive"], ["negative", "negative"], ["noise", "noise"]];
 const SOURCES = [["upload", "upload"], ["recording", "recording"], ["synthetic", "synthetic"]];
@@ -28,6 +29,7 @@ export function render(main, name) {
   const recorder = recordCard(path, state);
   const train = trainCard(name);
   const synthesize = synthesizeCard(name);
+  const quality = qualityCard(name);
 
   fill(
     main,
@@ -35,6 +37,7 @@ export function render(main, name) {
     heading,
     about,
     readiness,
+    quality.card,
     h("div", { class: "grid" }, uploadCard(path), recorder.card),
     synthesize.card,
     train.card,
@@ -173,6 +176,7 @@ export function render(main, name) {
 
   function refreshAll() {
     refreshDataset();
+    quality.refresh();
     refreshClips();
     refreshSpeakers();
   }

@@ -1,0 +1,107 @@
+"""Dataset QA: a dataset's clips measured (lazily for clips stored before QA) and summed up for GET .../quality."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from api.recordings import schemas
+from shared.clip_quality import flags, measure_wav
+from shared.clips import quality_columns
+from shared.db.models import Clip
+
+# Fixed edges: the same bins for every dataset. Wake phrases run 0.5 to 2 s; the level bins are 10 dB wide.
+DURATION_EDGES_S = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+LOUDNESS_EDGES_DBFS = (-60.0, -50.0, -40.0, -30.0, -20.0, -10.0)
+
+
+def clip_flags(clip: Clip) -> list[str]:
+    """A measured clip's flags under its current label (none for a clip not measured yet)."""
+    if clip.peak_dbfs is None:
+        return []
+    return flags(
+        label=clip.label,
+        peak_dbfs=clip.peak_dbfs,
+        clipping_ratio=clip.clipping_ratio or 0.0,
+        activity_share=clip.activity_share if clip.activity_share is not None else 1.0,
+        active_at_edge=bool(clip.active_at_edge),
+    )
+
+
+def measure_missing(clips: Sequence[Clip], path_of: Callable[[Clip], Path]) -> int:
+    """Measure the clips stored before QA from their files, in place; returns how many could not be
+    (file missing or unreadable)."""
+    missing = 0
+    for clip in clips:
+        if clip.peak_dbfs is not None:
+            continue
+        try:
+            quality = measure_wav(path_of(clip).read_bytes())
+        except (OSError, RuntimeError, ValueError):  # missing or damaged on the volume (LibsndfileError: RuntimeError)
+            missing += 1
+            continue
+        for column, value in quality_columns(quality).items():
+            setattr(clip, column, value)
+    return missing
+
+
+def summarize(dataset_name: str, clips: Sequence[Clip], unmeasured: int) -> schemas.DatasetQuality:
+    """The /quality body for a dataset's active clips."""
+    flagged: list[schemas.FlaggedClip] = []
+    by_speaker: dict[str | None, list[tuple[Clip, bool]]] = defaultdict(list)
+    by_source: dict[str | None, list[tuple[Clip, bool]]] = defaultdict(list)
+    for clip in clips:
+        found = clip_flags(clip)
+        if found:
+            flagged.append(
+                schemas.FlaggedClip(
+                    id=clip.id,
+                    filename=clip.original_filename,
+                    label=clip.label,
+                    speaker=clip.speaker,
+                    source=clip.source,
+                    flags=found,
+                    audio_url=f"/datasets/{dataset_name}/recordings/{clip.id}/audio",
+                )
+            )
+        by_speaker[clip.speaker].append((clip, bool(found)))
+        by_source[clip.source].append((clip, bool(found)))
+    return schemas.DatasetQuality(
+        dataset=dataset_name,
+        clips=len(clips),
+        flagged_count=len(flagged),
+        duration_histogram=_histogram("s", DURATION_EDGES_S, [c.duration_s for c in clips]),
+        loudness_histogram=_histogram("dBFS (RMS)", LOUDNESS_EDGES_DBFS, [c.loudness_dbfs for c in clips]),
+        by_speaker=_groups(by_speaker),
+        by_source=_groups(by_source),
+        flagged=flagged,
+        unmeasured=unmeasured,
+    )
+
+
+def _histogram(unit: str, edges: Sequence[float], values: Sequence[float]) -> schemas.Histogram:
+    bounds: list[float | None] = [None, *edges, None]
+    bins = [
+        schemas.HistogramBin(
+            low=low,
+            high=high,
+            clips=sum(1 for v in values if (low is None or v >= low) and (high is None or v < high)),
+        )
+        for low, high in itertools.pairwise(bounds)
+    ]
+    return schemas.Histogram(unit=unit, bins=bins)
+
+
+def _groups(groups: dict[str | None, list[tuple[Clip, bool]]]) -> list[schemas.GroupQuality]:
+    return [
+        schemas.GroupQuality(
+            name=name,
+            clips=len(members),
+            mean_duration_s=round(sum(c.duration_s for c, _ in members) / len(members), 3),
+            mean_loudness_dbfs=round(sum(c.loudness_dbfs for c, _ in members) / len(members), 2),
+            flagged=sum(1 for _, flagged in members if flagged),
+        )
+        for name, members in sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or ""))
+    ]
