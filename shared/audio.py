@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import struct
 from dataclasses import dataclass
 
@@ -89,11 +88,6 @@ def _check_wav_chunks(data: bytes) -> None:
     raise DamagedAudio("the WAV has no data chunk; upload a complete WAV file")
 
 
-def _loudness_dbfs(samples: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return round(20 * math.log10(rms), 2) if rms > 1e-6 else -120.0
-
-
 def normalize_clip(data: bytes, *, min_seconds: float, max_seconds: float) -> NormalizedClip:
     """Decode an uploaded file, validate it, and return it as 16 kHz mono PCM16 WAV bytes."""
     if not data:
@@ -142,16 +136,17 @@ def normalize_clip(data: bytes, *, min_seconds: float, max_seconds: float) -> No
     out = io.BytesIO()
     sf.write(out, pcm, TARGET_SAMPLE_RATE, format="WAV", subtype="PCM_16")
     wav_bytes = out.getvalue()
-    stored = pcm.astype(np.float32) / 32768.0
+    # Measured on the stored samples, as a reader of the file would hear them; its RMS level is the loudness.
+    quality = measure(pcm.astype(np.float32) / 32768.0, TARGET_SAMPLE_RATE)
     return NormalizedClip(
         wav_bytes=wav_bytes,
         sha256=hashlib.sha256(wav_bytes).hexdigest(),
         duration_s=round(pcm.size / TARGET_SAMPLE_RATE, 4),
-        loudness_dbfs=_loudness_dbfs(stored),
+        loudness_dbfs=quality.rms_dbfs,
         original_format=f"{fmt}/{subtype}",
         original_sample_rate=sample_rate,
         original_channels=channels,
-        quality=measure(stored, TARGET_SAMPLE_RATE),
+        quality=quality,
     )
 
 

@@ -112,35 +112,17 @@ def measure_wav(data: bytes) -> ClipQuality:
     return measure(samples.mean(axis=1), sample_rate)
 
 
-def flags(
-    *,
-    label: str,
-    peak_dbfs: float,
-    clipping_ratio: float,
-    activity_share: float,
-    active_at_edge: bool,
-) -> list[str]:
+def quality_flags(quality: ClipQuality, label: str) -> list[str]:
     """The QA flags of a clip with this label (labels change: flags are derived, not stored)."""
-    if peak_dbfs < SILENT_PEAK_DBFS:
+    if quality.peak_dbfs < SILENT_PEAK_DBFS:
         return ["silent"]  # the other flags say nothing more about an empty clip
     found = []
-    if clipping_ratio > CLIPPED_RATIO:
+    if quality.clipping_ratio > CLIPPED_RATIO:
         found.append("clipped")
-    if peak_dbfs < QUIET_PEAK_DBFS:
+    if quality.peak_dbfs < QUIET_PEAK_DBFS:
         found.append("too_quiet")
-    if label == "positive" and active_at_edge:
+    if label == "positive" and quality.active_at_edge:
         found.append("cut_at_edge")
-    if activity_share < MOSTLY_SILENCE_SHARE:
+    if quality.activity_share < MOSTLY_SILENCE_SHARE:
         found.append("mostly_silence")
     return found
-
-
-def quality_flags(quality: ClipQuality, label: str) -> list[str]:
-    """`flags` for a fresh measurement."""
-    return flags(
-        label=label,
-        peak_dbfs=quality.peak_dbfs,
-        clipping_ratio=quality.clipping_ratio,
-        activity_share=quality.activity_share,
-        active_at_edge=quality.active_at_edge,
-    )

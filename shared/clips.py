@@ -79,5 +79,10 @@ def clip_fields(clip: Clip, dataset_name: str) -> dict[str, Any]:
         "updated_at": clip.updated_at,
         "deleted": clip.deleted,
         "deleted_at": clip.deleted_at,
-        "audio_url": f"/datasets/{dataset_name}/recordings/{clip.id}/audio",
+        "audio_url": clip_audio_url(dataset_name, clip.id),
     }
+
+
+def clip_audio_url(dataset_name: str, clip_id: uuid.UUID) -> str:
+    """Where the API serves a clip's audio."""
+    return f"/datasets/{dataset_name}/recordings/{clip_id}/audio"

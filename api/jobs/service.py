@@ -20,7 +20,6 @@ from api.synthesis.service import check_request, piper_voices
 from api.validation import check_page, check_sequence, refuse_unstorable
 from shared.db.base import utcnow
 from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Dataset, Event, Job
-from shared.piper_voices import voices_for
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.training_config import ConfigError, PresetDefinition, check_budget, config_to_dict, resolve_config
@@ -141,23 +140,7 @@ class JobService:
     async def _check_voices(self, request: schemas.SynthesizeRequest) -> None:
         """422 now, not a failed job later, for a language or voice the engines (or the voices folder) lack."""
         folder = self.settings.resolved_piper_voices_dir
-        voices = await piper_voices(folder)
-        named = [voice.removeprefix("piper:") for voice in request.voices or [] if voice.startswith("piper:")]
-        if "piper" in (request.engines or []) or named:
-            speaking = voices_for(request.language, voices)
-            if not speaking:
-                raise InvalidInput(
-                    f"no Piper voice speaks {request.language!r} in {folder}; put a voice's <name>.onnx and "
-                    f"<name>.onnx.json there (WAKE_TRAINING_PIPER_VOICES_DIR); voices there: "
-                    f"{', '.join(voices) or 'none'}"
-                )
-            unknown = [name for name in named if name not in speaking]
-            if unknown:
-                raise InvalidInput(
-                    f"no {request.language!r} Piper voice {', '.join(map(repr, unknown))}; "
-                    f"available: {', '.join('piper:' + name for name in speaking)}"
-                )
-        check_request(request, voices, folder)
+        check_request(request, await piper_voices(folder), folder)
 
     async def _queue(self, job: Job, payload: dict) -> None:
         """Write the job row and its `job.queued` event, then hand the job to a worker."""

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from api.recordings import schemas
-from shared.clip_quality import flags, measure_wav
-from shared.clips import quality_columns
+from shared.clip_quality import ClipQuality, measure_wav, quality_flags
+from shared.clips import clip_audio_url, quality_columns
 from shared.db.models import Clip
 
 # Fixed edges: the same bins for every dataset. Wake phrases run 0.5 to 2 s; the level bins are 10 dB wide.
@@ -21,22 +21,23 @@ def clip_flags(clip: Clip) -> list[str]:
     """A measured clip's flags under its current label (none for a clip not measured yet)."""
     if clip.peak_dbfs is None:
         return []
-    return flags(
-        label=clip.label,
+    stored = ClipQuality(
         peak_dbfs=clip.peak_dbfs,
+        rms_dbfs=clip.loudness_dbfs,
         clipping_ratio=clip.clipping_ratio or 0.0,
+        leading_silence_s=clip.leading_silence_s or 0.0,
+        trailing_silence_s=clip.trailing_silence_s or 0.0,
         activity_share=clip.activity_share if clip.activity_share is not None else 1.0,
         active_at_edge=bool(clip.active_at_edge),
     )
+    return quality_flags(stored, clip.label)
 
 
 def measure_missing(clips: Sequence[Clip], path_of: Callable[[Clip], Path]) -> int:
-    """Measure the clips stored before QA from their files, in place; returns how many could not be
+    """Measure clips stored before QA from their files, in place; returns how many could not be
     (file missing or unreadable)."""
     missing = 0
     for clip in clips:
-        if clip.peak_dbfs is not None:
-            continue
         try:
             quality = measure_wav(path_of(clip).read_bytes())
         except (OSError, RuntimeError, ValueError):  # missing or damaged on the volume (LibsndfileError: RuntimeError)
@@ -63,7 +64,7 @@ def summarize(dataset_name: str, clips: Sequence[Clip], unmeasured: int) -> sche
                     speaker=clip.speaker,
                     source=clip.source,
                     flags=found,
-                    audio_url=f"/datasets/{dataset_name}/recordings/{clip.id}/audio",
+                    audio_url=clip_audio_url(dataset_name, clip.id),
                 )
             )
         by_speaker[clip.speaker].append((clip, bool(found)))

@@ -63,8 +63,9 @@ def _voices_of(piper: dict[str, PiperVoice], folder: Path) -> VoicesOf:
             found = voices_for(language, piper)
             if not found:
                 raise ValueError(
-                    f"no Piper voice for language {language.lower()!r} in {folder}; "
-                    f"voices there: {', '.join(piper) or 'none'}"
+                    f"no Piper voice speaks {language.lower()!r} in {folder}; put a voice's <name>.onnx and "
+                    f"<name>.onnx.json there (WAKE_TRAINING_PIPER_VOICES_DIR); voices there: "
+                    f"{', '.join(piper) or 'none'}"
                 )
             return [PREFIXES[engine] + name for name in found]
         return espeak_voices(language)
