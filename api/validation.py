@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated
 
@@ -10,9 +9,10 @@ from litestar.params import PathParameter
 
 from api.errors import InvalidInput
 from shared.db.models import LABELS, SOURCES
+from shared.names import NAME_RE, NAME_RULE
 
-DATASET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-DATASET_NAME_RULE = "1-64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
+DATASET_NAME_RE = NAME_RE
+DATASET_NAME_RULE = NAME_RULE
 
 # Path parameters as the schema declares them. The pattern and format are documentation only (schema_extra):
 # the services check them and answer a 422 that names the rule, rather than Litestar's generic one.

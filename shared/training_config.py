@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,11 +10,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from shared.names import NAME_RE, NAME_RULE
+
 MODEL_SIZES = ("tiny", "small", "base")
 PRESETS_SETTING = "WAKE_TRAINING_PRESETS"
-# The rule dataset names follow (api/validation.py); tests/test_presets.py keeps the two the same.
-PRESET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-PRESET_NAME_RULE = "1-64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
+# Preset names follow the rule of dataset names.
+PRESET_NAME_RE = NAME_RE
+PRESET_NAME_RULE = NAME_RULE
 MAX_DESCRIPTION_CHARS = 200
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
