@@ -3,6 +3,7 @@
 
 import { api } from "../api.js";
 import { h, fill, badge, fmtDate, fmtNum, fmtSeconds, tableWrap } from "../dom.js";
+import { fmtFa, fmtFrr, fmtPercent } from "./quality.js";
 import { lineChart } from "../charts.js";
 
 // A dataset's compare page opens with its newest succeeded training jobs, this many.
@@ -107,10 +108,6 @@ function preset(job) {
   return job.preset || (job.config && job.config.preset) || "default";
 }
 
-function pct(value) {
-  return typeof value === "number" && Number.isFinite(value) ? `${(value * 100).toFixed(1)}%` : "–";
-}
-
 function num(value) {
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
@@ -170,11 +167,11 @@ function figuresCard(jobs, manyDatasets) {
     figureRow("Status", "status", jobs, (job) => badge(job.status)),
     figureRow("Preset", "preset", jobs, preset),
     figureRow("Threshold", "threshold", jobs, (job) => fmtNum(m(job).threshold, 3)),
-    figureRow("Validation FRR", "frr", jobs, (job) => pct(m(job).val_frr), { lowest: (job) => num(m(job).val_frr) }),
+    figureRow("Validation FRR", "frr", jobs, (job) => fmtFrr(m(job).val_frr), { lowest: (job) => num(m(job).val_frr) }),
     figureRow("False accepts per hour", "fa", jobs, (job) => num(m(job).val_fa_per_hour) === undefined ? "–"
-      : [fmtNum(m(job).val_fa_per_hour, 3), faSource(job) ? h("span", { class: "muted" }, ` ${faSource(job)}`) : null],
+      : [fmtFa(m(job).val_fa_per_hour), faSource(job) ? h("span", { class: "muted" }, ` ${faSource(job)}`) : null],
     { lowest: (job) => num(m(job).val_fa_per_hour) }),
-    figureRow("Near misses that wake it", "near-miss", jobs, (job) => pct(m(job).val_near_miss_accept_rate),
+    figureRow("Near misses that wake it", "near-miss", jobs, (job) => fmtPercent(m(job).val_near_miss_accept_rate),
       { lowest: (job) => num(m(job).val_near_miss_accept_rate) }),
     figureRow("Training time", "took", jobs, took),
   ];
@@ -212,7 +209,7 @@ function evaluationsCard(jobs, evaluations) {
     const e = list.find((x) => x.dataset === dataset);
     if (!e) return h("td", {}, "–");
     const m = e.metrics || {};
-    return h("td", { "data-evaluation": e.id }, h("a", { href: `#/jobs/${e.id}` }, `missed ${pct(m.frr)}`), ` · ${fmtNum(m.fa_per_hour, 3)} FA/h`);
+    return h("td", { "data-evaluation": e.id }, h("a", { href: `#/jobs/${e.id}` }, `missed ${fmtFrr(m.frr)}`), ` · ${fmtFa(m.fa_per_hour)} FA/h`);
   };
   return h("section", { class: "card", "aria-labelledby": "compare-evaluations-title" },
     h("h2", { id: "compare-evaluations-title" }, "On test sets"),

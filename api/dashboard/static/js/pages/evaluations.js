@@ -6,19 +6,17 @@ import { fmtFa, fmtFrr } from "./quality.js";
 
 const POLL_MS = 1500;
 
-const pct = fmtFrr;
-
 function perSpeaker(figures) {
   const rows = Object.entries(figures.per_speaker || {});
   if (!rows.length) return "";
-  return rows.map(([speaker, s]) => `${speaker} ${pct(s.recall)} of ${s.clips}`).join(", ");
+  return rows.map(([speaker, s]) => `${speaker} ${fmtFrr(s.recall)} of ${s.clips}`).join(", ");
 }
 
 /** One sentence a user can act on: how many phrases it missed, how often it woke by itself, and how sure that is. */
 export function evaluationSentence(figures) {
   const missed = figures.positives - figures.detected;
   const minutes = figures.negative_s / 60;
-  return `Missed ${missed} of ${figures.positives} phrases (${pct(figures.frr)}); woke ${figures.false_accepts} times ` +
+  return `Missed ${missed} of ${figures.positives} phrases (${fmtFrr(figures.frr)}); woke ${figures.false_accepts} times ` +
     `by itself in ${fmtNum(minutes, 3)} min of negatives: ${fmtFa(figures.fa_per_hour)} per hour ` +
     `(one false wake in that much audio already counts as ${fmtFa(figures.fa_per_hour_resolution)} per hour).`;
 }
@@ -29,7 +27,7 @@ function row(evaluation) {
   return h("tr", { "data-evaluation": evaluation.id },
     h("td", {}, h("a", { href: `#/jobs/${evaluation.id}` }, evaluation.dataset)),
     h("td", {}, badge(evaluation.status)),
-    h("td", { class: "num" }, done ? pct(m.frr) : "–"),
+    h("td", { class: "num" }, done ? fmtFrr(m.frr) : "–"),
     h("td", { class: "num" }, done ? fmtFa(m.fa_per_hour) : "–"),
     h("td", { class: "num" }, done ? fmtNum(m.negative_s / 60, 3) : "–"),
     h("td", {}, done ? perSpeaker(m) : evaluation.error || ""),
