@@ -23,6 +23,7 @@ from api.recordings.service import RecordingService
 from api.validation import DeviceId, parse_device_id
 
 DEVICE = {"device": True}
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def _device_only(request: Request) -> DevicePrincipal:
@@ -74,8 +75,12 @@ class DeviceController(Controller):
         limit."""
         device = _device_only(request)
         media_type, _ = request.content_type
-        if media_type != "multipart/form-data":
-            raise UnsupportedMediaType(f"reports are multipart/form-data, not {media_type or 'an empty content type'}")
+        # A report without audio may come URL-encoded, as HTTP clients send a form without files.
+        if media_type not in FORM_TYPES:
+            raise UnsupportedMediaType(
+                f"reports are multipart/form-data, not {media_type or 'an empty content type'}; send the fields "
+                "as form fields and the audio as a file part"
+            )
         form = await read_form(request)
         fields: dict[str, str] = {}
         audio: Upload | None = None
