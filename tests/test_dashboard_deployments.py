@@ -47,6 +47,8 @@ def trained_dataset(url: str, name: str, jobs: int) -> list[str]:
 def shoot(tab: Tab, name: str, locator: Any | None = None) -> None:
     """Screenshots at a desktop's and a phone's width; at neither is the page wider than the window."""
     page = tab.page
+    # The notices of what was just done would cover the page's top in the pictures.
+    page.evaluate("document.getElementById('toasts').replaceChildren()")
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
         if locator is not None:
@@ -85,6 +87,7 @@ def test_a_job_is_deployed_a_device_registered_then_another_job_promoted_and_rol
     expect(card.get_by_label("Deploy to")).to_have_value("")
     expect(card.get_by_label("New deployment's name")).to_have_value("desk")
     card.get_by_label("New deployment's name").fill("desk-kitchen")
+    shoot(tab, "24-deploy-card", card)
     card.get_by_role("button", name="Deploy").click()
     page.wait_for_url(re.compile(r"#/deployments/desk-kitchen$"))
     deployment = httpx.get(f"{server.url}/deployments/desk-kitchen").json()
@@ -219,12 +222,15 @@ def test_clips_devices_sent_are_reviewed_in_the_queue_then_the_deployment_retrai
     page.goto(f"{server.url}/#/datasets/hall")
     expect(page.locator(".review-count")).to_have_text("3 clips to review")
     expect(page.locator("tr[data-clip] .chip.unreviewed")).to_have_count(3)
+    shoot(tab, "25-dataset-review-count", page.locator("section.readiness"))
     page.locator(".review-count").click()
     page.wait_for_url(re.compile(r"#/datasets/hall/review$"))
     items = page.locator(".review-item")
     expect(items).to_have_count(3)
     expect(page.locator(f".review-item[data-clip='{me}']")).to_contain_text("hall-pi")
-    page.locator(f".review-item[data-clip='{me}']").get_by_role("button", name=re.compile("^▶")).click()
+    mine = page.locator(f".review-item[data-clip='{me}']")
+    mine.get_by_role("button", name=re.compile("^Play ")).click()
+    expect(mine.get_by_role("button", name=re.compile("^Stop "))).to_be_visible()
     shoot(tab, "23-review-queue")
 
     page.locator(f".review-item[data-clip='{me}']").get_by_role("button", name="It was me: positive").click()

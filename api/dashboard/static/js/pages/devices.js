@@ -37,7 +37,7 @@ function deviceTable(deployment, devices, refresh) {
   const sorted = [...devices].sort((a, b) => Number(a.revoked) - Number(b.revoked) || a.name.localeCompare(b.name));
   return h("table", { class: "devices" },
     h("thead", {}, h("tr", {},
-      h("th", { scope: "col" }, "Device"), h("th", { scope: "col" }, "Last seen"), h("th", { scope: "col" }, "Running"),
+      h("th", { scope: "col" }, "Device"), h("th", { scope: "col" }, "Running"), h("th", { scope: "col" }, "Last seen"),
       h("th", { scope: "col", class: "num" }, "Detections"), h("th", { scope: "col", class: "num" }, "Last 24 h"),
       h("th", { scope: "col", class: "num" }, "Near misses"), h("th", { scope: "col" }, "Sends audio"),
       h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
@@ -73,9 +73,9 @@ function deviceRow(deployment, device, refresh) {
     action = revokeButton(device, refresh);
   }
   return h("tr", { "data-device": device.name, class: [device.revoked ? "revoked" : "", outdated ? "outdated" : ""].join(" ").trim() || null },
-    h("th", { scope: "row" }, device.name, h("span", { class: "muted token-hint" }, ` ${device.token_hint}…`)),
-    h("td", { "data-col": "seen", title: device.last_seen_at ? fmtDate(device.last_seen_at) : null }, fmtAgo(device.last_seen_at)),
+    h("th", { scope: "row" }, device.name, h("span", { class: "muted token-hint", title: "the token's first characters" }, `${device.token_hint}…`)),
     h("td", { "data-col": "running", title: device.running_sha256 ? `model ${device.running_sha256.slice(0, 12)}` : null }, running),
+    h("td", { "data-col": "seen", title: device.last_seen_at ? fmtDate(device.last_seen_at) : null }, fmtAgo(device.last_seen_at)),
     h("td", { class: "num", "data-col": "detections" }, device.detections),
     h("td", { class: "num", "data-col": "detections-24h" }, device.detections_last_24h ?? "–"),
     h("td", { class: "num", "data-col": "near-misses" }, device.near_misses),

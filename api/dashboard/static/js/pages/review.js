@@ -29,7 +29,10 @@ export function render(main, name, query) {
   let alive = true;
   let audio = null;
   function stop() {
-    if (audio) audio.pause();
+    if (audio) {
+      audio.pause();
+      audio.idle();
+    }
     audio = null;
   }
 
@@ -51,12 +54,24 @@ export function render(main, name, query) {
   function item(clip) {
     const label = clip.original_filename || `clip ${clip.id.slice(0, 8)}`;
     const play = h("button", { type: "button", class: "small", "aria-label": `Play ${label}` }, "▶ Play");
+    const idle = () => {
+      play.textContent = "▶ Play";
+      play.setAttribute("aria-label", `Play ${label}`);
+    };
     play.addEventListener("click", async () => {
+      const same = audio && audio.button === play;
       stop();
+      if (same) return;
       audio = new Audio(authedUrl(clip.audio_url));
+      audio.button = play;
+      audio.idle = idle;
+      audio.addEventListener("ended", stop);
+      play.textContent = "■ Stop";
+      play.setAttribute("aria-label", `Stop ${label}`);
       try {
         await audio.play();
       } catch (err) {
+        stop();
         showError(err, "Cannot play the clip");
       }
     });
