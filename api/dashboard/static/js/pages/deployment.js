@@ -66,7 +66,7 @@ export function render(main, name) {
     }
   });
 
-  async function refresh() {
+  async function refresh({ poll = false } = {}) {
     let d;
     try {
       d = await api.get(path);
@@ -87,7 +87,9 @@ export function render(main, name) {
     );
     showCurrent(d);
     showHistory(d);
-    devices.show(d, d.devices || (await api.get("/devices", { deployment: d.name })));
+    const list = d.devices || (await api.get("/devices", { deployment: d.name }));
+    if (!state.alive) return;
+    devices.show(d, list, { poll });
     refreshDataset();
     if (state.jobsFor !== `${d.dataset} ${d.version}`) {
       state.jobsFor = `${d.dataset} ${d.version}`;
@@ -161,7 +163,7 @@ export function render(main, name) {
     else if (event.type.startsWith("dataset.clip") && state.deployment && event.dataset === state.deployment.dataset) laterDataset();
   }, later);
   // Devices report without events: last seen, versions and counters follow a slow poll.
-  const timer = setInterval(() => { if (state.deployment) refresh(); }, 10_000);
+  const timer = setInterval(() => { if (state.deployment) refresh({ poll: true }); }, 10_000);
   return () => {
     state.alive = false;
     clearInterval(timer);

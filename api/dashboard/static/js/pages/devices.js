@@ -24,8 +24,10 @@ export function devicesCard(name) {
   register.onDone = () => refresh();
   return {
     card,
-    show(deployment, devices) {
+    show(deployment, devices, { poll = false } = {}) {
       refresh = () => api.get("/devices", { deployment: deployment.name }).then((list) => fill(table, deviceTable(deployment, list, refresh)), (err) => showError(err));
+      // A poll would take the keyboard user's place (or an armed Revoke) away: it waits until they leave the table.
+      if (poll && table.contains(document.activeElement)) return;
       fill(table, deviceTable(deployment, devices, refresh));
     },
   };
