@@ -18,7 +18,7 @@ from shared.db.base import Base
 from shared.db.session import create_sync_db_engine
 
 REPO = Path(__file__).resolve().parent.parent
-TABLES = {"datasets", "clips", "jobs", "events"}
+TABLES = {"datasets", "clips", "jobs", "events", "deployments", "deployment_history", "devices", "device_reports"}
 
 
 @pytest.fixture
