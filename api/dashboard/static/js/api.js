@@ -85,6 +85,7 @@ export async function request(method, path, { params, json, form } = {}) {
 export const api = {
   get: (path, params) => request("GET", path, { params }),
   post: (path, json, params) => request("POST", path, { json, params }),
+  put: (path, json) => request("PUT", path, { json }),
   patch: (path, json) => request("PATCH", path, { json }),
   del: (path, params) => request("DELETE", path, { params }),
   upload: (path, form) => request("POST", path, { form }),
@@ -98,6 +99,7 @@ export const DATASET_EVENTS = [
   "dataset.created", "dataset.updated", "dataset.deleted", "dataset.clip_added", "dataset.clip_updated",
   "dataset.clip_deleted", "dataset.clip_restored",
 ];
+export const DEPLOYMENT_EVENTS = ["deployment.updated"];
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 
 /**
@@ -113,7 +115,7 @@ export function subscribe(path, params, onEvent, onOpen) {
       console.warn("bad event", err);
     }
   };
-  for (const type of [...JOB_EVENTS, ...DATASET_EVENTS]) source.addEventListener(type, handle);
+  for (const type of [...JOB_EVENTS, ...DATASET_EVENTS, ...DEPLOYMENT_EVENTS]) source.addEventListener(type, handle);
   if (onOpen) source.addEventListener("open", onOpen);
   return source;
 }

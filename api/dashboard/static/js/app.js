@@ -1,5 +1,5 @@
-// The dashboard: settings, hash routes (#/, #/datasets/<name>, #/jobs, #/jobs/<id>, #/compare?jobs=…) and page
-// lifecycles.
+// The dashboard: settings, hash routes (#/, #/datasets/<name>, #/jobs, #/jobs/<id>, #/compare?jobs=…,
+// #/deployments, #/deployments/<name>, #/datasets/<name>/review) and page lifecycles.
 
 import { config, loadConfig, saveConfig } from "./api.js";
 import { h, fill, notify } from "./dom.js";
@@ -8,6 +8,9 @@ import * as datasetPage from "./pages/dataset.js";
 import * as jobsPage from "./pages/jobs.js";
 import * as jobPage from "./pages/job.js";
 import * as comparePage from "./pages/compare.js";
+import * as deploymentsPage from "./pages/deployments.js";
+import * as deploymentPage from "./pages/deployment.js";
+import * as reviewPage from "./pages/review.js";
 
 const routes = [
   [/^#?\/?$/, datasetsPage],
@@ -16,6 +19,9 @@ const routes = [
   [/^#\/jobs\/?$/, jobsPage],
   [/^#\/jobs\/([^/]+)$/, jobPage],
   [/^#\/compare\/?(?:\?(.*))?$/, comparePage],
+  [/^#\/deployments\/?$/, deploymentsPage],
+  [/^#\/deployments\/([^/]+)$/, deploymentPage],
+  [/^#\/datasets\/([^/]+)\/review(?:\?(.*))?$/, reviewPage],
 ];
 
 let cleanup = null;
@@ -31,7 +37,8 @@ function route() {
       // An optional group that did not match (a compare page without a query) is "", not "undefined".
       const params = match.slice(1).map((p) => decodeURIComponent(p || ""));
       cleanup = page.render(main, ...params) || null;
-      const section = /^(jobs|compare)\b/.test(hash.split("/")[1]) ? "#/jobs" : "#/";
+      const top = hash.split("/")[1];
+      const section = /^(jobs|compare)\b/.test(top) ? "#/jobs" : /^deployments\b/.test(top) ? "#/deployments" : "#/";
       for (const link of document.querySelectorAll("nav a")) {
         const active = link.getAttribute("href") === section;
         if (active) link.setAttribute("aria-current", "page");

@@ -118,3 +118,45 @@ export function tableWrap(...children) {
   new MutationObserver(update).observe(wrap, { childList: true });
   return wrap;
 }
+
+/** How long ago: "just now", "5 min ago", "3 h ago", "2 days ago"; `never` when there is no time. */
+export function fmtAgo(iso, never = "never") {
+  if (!iso) return never;
+  const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  if (s < 10) return "just now";
+  if (s < 60) return `${Math.floor(s)} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  const days = Math.floor(s / 86400);
+  return `${days} day${days === 1 ? "" : "s"} ago`;
+}
+
+/**
+ * A button that copies `text`; the Clipboard API needs a secure context, which a server on the LAN over plain
+ * http is not, so a selected hidden text area and execCommand stand in there.
+ */
+export function copyButton(text, label = "Copy", attrs = {}) {
+  const button = h("button", { type: "button", class: "small copy", ...attrs }, label);
+  button.addEventListener("click", async () => {
+    let done = false;
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+        done = true;
+      }
+    } catch {
+      // The fallback below gets its turn.
+    }
+    if (!done) {
+      const area = h("textarea", { class: "sr-only", readonly: true, "aria-hidden": "true" });
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      done = document.execCommand("copy");
+      area.remove();
+    }
+    button.textContent = done ? "Copied" : "Select and copy it by hand";
+    setTimeout(() => { button.textContent = label; }, 2500);
+  });
+  return button;
+}

@@ -9,7 +9,7 @@ import { synthesizeCard } from "./synthesize.js";
 import { qualityCard } from "./quality-card.js";
 
 const LABELS = [["positive", "positive"], ["negative", "negative"], ["noise", "noise"]];
-const SOURCES = [["upload", "upload"], ["recording", "recording"], ["synthetic", "synthetic"]];
+const SOURCES = [["upload", "upload"], ["recording", "recording"], ["synthetic", "synthetic"], ["device", "device"]];
 // The clip table's sortable columns (the API's `sort` keys) and the way each first sorts when chosen.
 const SORTABLE = { created_at: ["Created", "-"], duration_s: ["Duration", "-"], label: ["Label", ""] };
 const PAGE = 50;
@@ -220,6 +220,10 @@ function readinessView(dataset) {
       LABELS.map(([label]) => h("span", { class: `chip ${label}`, "data-label-count": label }, `${label} ${counts[label] || 0}`)),
       h("span", { class: "chip" }, `trash ${dataset.deleted_clips}`),
     ),
+    dataset.unreviewed_clips
+      ? h("p", { class: "warn review-note" }, h("a", { href: `#/datasets/${encodeURIComponent(dataset.name)}/review`, class: "review-count" },
+        `${dataset.unreviewed_clips} clip${dataset.unreviewed_clips === 1 ? "" : "s"} to review`), ": sent by devices, left out of training until reviewed.")
+      : null,
     t.ready
       ? h("p", { class: "ok" }, "✓ Enough clips to train.")
       : h("p", { class: "warn" }, `Still needed: ${t.missing.join(", ")}.`),
@@ -546,7 +550,7 @@ function clipRow(clip, trash, path, refresh) {
     h("td", {}, notesCell),
     h("td", { class: "num", "data-col": "duration" }, `${clip.duration_s.toFixed(2)} s`),
     h("td", { class: "num" }, `${fmtNum(clip.loudness_dbfs, 3)} dBFS`),
-    h("td", { "data-col": "source" }, clip.source),
+    h("td", { "data-col": "source" }, clip.source, clip.review === "unreviewed" ? [" ", h("span", { class: "chip unreviewed" }, "to review")] : null),
     h("td", { "data-col": "created", title: clip.created_at }, fmtDate(clip.created_at)),
     trash ? h("td", {}, fmtDate(clip.deleted_at)) : null,
     h("td", {}, action),

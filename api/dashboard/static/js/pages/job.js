@@ -4,6 +4,7 @@
 import { api, authedUrl, subscribe, TERMINAL } from "../api.js";
 import { h, fill, badge, notify, showError, fmtBytes, fmtDate, fmtNum, tableWrap } from "../dom.js";
 import { gauge, lineChart } from "../charts.js";
+import { deployCard } from "./deploy-card.js";
 import { evaluationSentence, evaluationsCard } from "./evaluations.js";
 import { fmtFa, fmtFrr, fmtDuration, fmtPercent, qualityLead } from "./quality.js";
 
@@ -246,6 +247,7 @@ async function resultView(job, isAlive) {
   }
   return h("div", {},
     evaluationView(job, report),
+    deployCard(job, isAlive),
     evaluationsCard(job, isAlive),
     h("section", { class: "card", "aria-labelledby": "artifacts-title" },
       h("h2", { id: "artifacts-title" }, "Download"),
