@@ -81,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per poll otherwise
     if args.command == "detect":
         return detect_file(args.model, args.audio, threshold=args.threshold, refractory_s=args.refractory)
     if args.command == "wyoming":

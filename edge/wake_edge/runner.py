@@ -38,6 +38,8 @@ class RunOptions:
     command: str | None = None
     webhook: str | None = None
     report_audio: bool = True
+    # On exit, how long the reports still queued get to reach the server.
+    flush_s: float = 10.0
 
 
 def format_event(event: WakeEvent) -> str:
@@ -91,7 +93,7 @@ def run_device(
     finally:
         stop.set()
         actions.close()
-        if reporter is not None and not reporter.close():
+        if reporter is not None and not reporter.close(options.flush_s):
             log.warning("some reports could not be sent before exiting")
     return 0
 
