@@ -58,6 +58,11 @@ class Listener:
             self.cutter.flush()
         return events
 
+    def hang_up(self) -> None:
+        """The stream was cut (a Wyoming client hangs up after a detection): send the clips with what was heard."""
+        if self.cutter is not None:
+            self.cutter.flush()
+
     def _handle(self, event: WakeEvent) -> None:
         # The event is known a little after its window ended (a batch, a near miss's stretch): date it back.
         lag_s = max(0, self.detector.position - event.end_sample) / SAMPLE_RATE

@@ -171,6 +171,7 @@ class WakeHandler(AsyncEventHandler):
         self.origin_ms = 0
         self.samples = 0
         self.detected = False
+        self.refused = False  # after an error, this stream's audio is ignored until the next detect
 
     async def handle_event(self, event: Event) -> bool:
         """Answer one event; False hangs up."""
@@ -178,18 +179,25 @@ class WakeHandler(AsyncEventHandler):
             await self.write_event(info(self.deployments, self.options.server).event())
         elif Detect.is_type(event.type):
             self.names = Detect.from_event(event).names or None
-            self.listeners = {}
+            self.listeners, self.refused = {}, False
         elif AudioStart.is_type(event.type):
-            return await self._start()
-        elif AudioChunk.is_type(event.type):
-            if self.audio is None and not await self._start():
-                return False
-            return await self._chunk(AudioChunk.from_event(event))
+            await self._start()
+        elif AudioChunk.is_type(event.type) and not self.refused:
+            # A client that skips audio-start gets the stream started by its first chunk.
+            if self.audio is not None or await self._start():
+                await self._chunk(AudioChunk.from_event(event))
         elif AudioStop.is_type(event.type) and self.audio is not None:
             await self._stop()
         return True
 
+    async def disconnect(self) -> None:
+        """Home Assistant hangs up once it has its detection: reports waiting for more audio go with what came."""
+        for listener, _running in self.listeners.values():
+            listener.hang_up()
+        self.listeners = {}
+
     async def _start(self) -> bool:
+        """Begin a stream with a detector per wanted deployment; False (and an error event) if none is served."""
         bundles = self.deployments.bundles()
         wanted = self.names or list(bundles)
         known = [name for name in wanted if name in bundles]
@@ -197,6 +205,7 @@ class WakeHandler(AsyncEventHandler):
             text = f"no model for {', '.join(wanted) or 'any deployment'} here yet (serving: {', '.join(bundles)})"
             log.warning(text)
             await self.write_event(Error(text=text, code="unknown-wake-word").event())
+            self.refused, self.audio = True, None
             return False
         self.listeners = {name: (self._listener(bundles[name]), bundles[name]) for name in known}
         self.audio, self.samples, self.detected, self.origin_ms = WyomingAudio(), 0, False, 0
@@ -209,7 +218,7 @@ class WakeHandler(AsyncEventHandler):
             send_audio=self.options.report_audio,
         )
 
-    async def _chunk(self, chunk: AudioChunk) -> bool:
+    async def _chunk(self, chunk: AudioChunk) -> None:
         assert self.audio is not None
         if self.samples == 0 and chunk.timestamp is not None:
             self.origin_ms = int(chunk.timestamp)  # detections on the client's clock, as its chunks are
@@ -223,7 +232,6 @@ class WakeHandler(AsyncEventHandler):
                 self.listeners[name] = (listener, current)
             events = await asyncio.to_thread(listener.feed, samples)
             await self._report(name, events)
-        return True
 
     async def _stop(self) -> None:
         for name, (listener, _running) in self.listeners.items():
