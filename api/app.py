@@ -24,6 +24,8 @@ from api import deps
 from api.auth import token_guard
 from api.dashboard.routes import dashboard_router
 from api.datasets.routes import DatasetController
+from api.deployments.routes import DeploymentController
+from api.devices.routes import DeviceController
 from api.errors import ServiceError
 from api.events.relay import EventRelay
 from api.events.routes import all_events, events_socket, job_events
@@ -47,7 +49,9 @@ def _error_body(status_code: int, detail: str, **extra: Any) -> dict[str, Any]:
 
 
 def _service_error(_: Request, exc: ServiceError) -> Response:
-    return Response(_error_body(exc.status_code, exc.detail, **exc.extra), status_code=exc.status_code)
+    return Response(
+        _error_body(exc.status_code, exc.detail, **exc.extra), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 def _validation_error(_: Request, exc: ValidationException) -> Response:
@@ -143,6 +147,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             synthesize,
             synthesis_languages,
             JobController,
+            DeploymentController,
+            DeviceController,
             all_events,
             job_events,
             events_socket,
@@ -160,12 +166,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "recordings": Provide(deps.provide_recording_service, sync_to_thread=False),
             "events": Provide(deps.provide_event_recorder, sync_to_thread=False),
             "jobs": Provide(deps.provide_job_service, sync_to_thread=False),
+            "deployments": Provide(deps.provide_deployment_service, sync_to_thread=False),
+            "devices": Provide(deps.provide_device_service, sync_to_thread=False),
         },
         guards=[token_guard],
         cors_config=CORSConfig(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Last-Event-ID",
+                "If-None-Match",
+                "X-Wake-Edge-Version",
+                "X-Wake-Edge-Model-Sha256",
+            ],
+            expose_headers=["ETag", "Retry-After"],
             allow_credentials=False,
         ),
         exception_handlers={

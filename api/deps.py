@@ -9,6 +9,8 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets.service import DatasetService
+from api.deployments.service import DeploymentService
+from api.devices.service import DeviceService
 from api.events.recorder import EventRecorder
 from api.jobs.service import JobService
 from api.recordings.service import RecordingService
@@ -67,3 +69,18 @@ def provide_job_service(
 ) -> JobService:
     """Job operations for this request."""
     return JobService(db_session, storage, settings, events, state.dispatcher, state.presets)
+
+
+def provide_deployment_service(
+    db_session: NamedDependency[AsyncSession],
+    storage: NamedDependency[Storage],
+    settings: NamedDependency[Settings],
+    events: NamedDependency[EventRecorder],
+) -> DeploymentService:
+    """Deployment operations for this request."""
+    return DeploymentService(db_session, storage, settings, events)
+
+
+def provide_device_service(db_session: NamedDependency[AsyncSession]) -> DeviceService:
+    """Device operations for this request."""
+    return DeviceService(db_session)

@@ -9,6 +9,7 @@ class ServiceError(Exception):
     """A request the service refuses; `detail` says what is wrong and how to fix it."""
 
     status_code = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -56,3 +57,13 @@ class PayloadTooLarge(ServiceError):
     """The request body is over the configured upload limit."""
 
     status_code = 413
+
+
+class TooManyRequests(ServiceError):
+    """A client sends more than its limit allows; `Retry-After` says when it may again."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers = {"Retry-After": str(retry_after_s)}

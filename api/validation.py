@@ -25,13 +25,23 @@ DatasetName = Annotated[
 ]
 ClipId = Annotated[str, PathParameter(description="The clip's id (a UUID)", schema_extra={"format": "uuid"})]
 JobId = Annotated[str, PathParameter(description="The job's id (a UUID)", schema_extra={"format": "uuid"})]
+DeploymentName = Annotated[
+    str,
+    PathParameter(description=f"The deployment's name: {NAME_RULE}", schema_extra={"pattern": f"^{NAME_RE.pattern}$"}),
+]
+DeviceId = Annotated[str, PathParameter(description="The device's id (a UUID)", schema_extra={"format": "uuid"})]
+
+
+def check_name(name: str, what: str) -> str:
+    """Return the name if it follows the name rule (shared/names.py), else raise InvalidInput naming `what`."""
+    if not NAME_RE.fullmatch(name):
+        raise InvalidInput(f"invalid {what} name {name!r}: use {NAME_RULE}")
+    return name
 
 
 def check_dataset_name(name: str) -> str:
     """Return the name if it is a valid dataset name, else raise InvalidInput."""
-    if not DATASET_NAME_RE.fullmatch(name):
-        raise InvalidInput(f"invalid dataset name {name!r}: use {DATASET_NAME_RULE}")
-    return name
+    return check_name(name, "dataset")
 
 
 MAX_PAGE_SIZE = 500
@@ -53,6 +63,11 @@ def parse_clip_id(value: str) -> uuid.UUID:
 def parse_job_id(value: str) -> uuid.UUID:
     """Parse a job id from a path, or raise InvalidInput naming the bad value."""
     return _parse_uuid(value, "job id", "use the `id` returned by POST /train")
+
+
+def parse_device_id(value: str) -> uuid.UUID:
+    """Parse a device id from a path, or raise InvalidInput naming the bad value."""
+    return _parse_uuid(value, "device id", "use the `id` of a device from GET /devices")
 
 
 def check_page(limit: int, offset: int) -> None:

@@ -80,6 +80,7 @@ def clip_fields(clip: Clip, dataset_name: str) -> dict[str, Any]:
         "deleted": clip.deleted,
         "deleted_at": clip.deleted_at,
         "audio_url": clip_audio_url(dataset_name, clip.id),
+        "review": clip.review,
     }
 
 

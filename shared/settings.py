@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     max_synthesis_clips: int = Field(default=6000, ge=1)
     """Most clips one synthesize job may make (positives + negatives + noise); more is 422."""
 
+    device_near_misses_per_hour: int = Field(default=30, ge=1)
+    """Near misses one device may report in an hour; more get 429 with Retry-After (detections are not limited)."""
+
     worker_threads: int = Field(default=0, ge=0)
     """Torch intra-op threads per worker process; 0 means the machine's cores divided by the concurrency."""
 

@@ -109,7 +109,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _empty_postgres(url: str) -> None:
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE events, jobs, clips, datasets CASCADE")
+        conn.execute(
+            "TRUNCATE events, jobs, clips, datasets, deployments, deployment_history, devices, device_reports CASCADE"
+        )
 
 
 @pytest.fixture(params=BACKENDS)

@@ -5,20 +5,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 import migrations
-from shared.db.base import Base
+from shared.db.base import Base, UTCDateTime, utcnow
 from shared.db.session import create_sync_db_engine
 
 REPO = Path(__file__).resolve().parent.parent
-TABLES = {"datasets", "clips", "jobs", "events"}
+TABLES = {"datasets", "clips", "jobs", "events", "deployments", "deployment_history", "devices", "device_reports"}
 
 
 @pytest.fixture
@@ -70,3 +72,72 @@ def test_alembic_command_line_upgrades_and_downgrades_from_the_repo_root(empty_d
     assert _tables(empty_database_url) == TABLES
     subprocess.run([*alembic, "downgrade", "base"], cwd=REPO, env=env, check=True, capture_output=True)
     assert _tables(empty_database_url) == set()
+
+
+def _clip_table(*more: sa.ColumnClause) -> sa.TableClause:
+    return sa.table(
+        "clips",
+        *more,
+        *(sa.column(name, sa.Uuid()) for name in ("id", "dataset_id")),
+        *(sa.column(name, sa.String()) for name in ("label", "source", "original_format", "sha256")),
+        *(sa.column(name, sa.Integer()) for name in ("original_sample_rate", "original_channels", "size_bytes")),
+        *(sa.column(name, sa.Float()) for name in ("duration_s", "loudness_dbfs")),
+        *(sa.column(name, UTCDateTime()) for name in ("created_at", "updated_at")),
+    )
+
+
+def _clip(dataset_id: uuid.UUID, source: str, sha: str, **extra: Any) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": uuid.uuid4(),
+        "dataset_id": dataset_id,
+        "label": "positive",
+        "source": source,
+        "original_format": "WAV",
+        "sha256": sha * 64,
+        "original_sample_rate": 16000,
+        "original_channels": 1,
+        "size_bytes": 44,
+        "duration_s": 1.0,
+        "loudness_dbfs": -20.0,
+        "created_at": now,
+        "updated_at": now,
+        **extra,
+    }
+
+
+def test_0007_lets_clips_come_from_devices_and_its_downgrade_keeps_only_what_a_person_accepted(
+    empty_database_url: str,
+) -> None:
+    migrations.upgrade(empty_database_url, "0006")
+    engine = create_sync_db_engine(empty_database_url)
+    dataset_id = uuid.uuid4()
+    datasets = sa.table(
+        "datasets",
+        sa.column("id", sa.Uuid()),
+        sa.column("name", sa.String()),
+        *(sa.column(name, UTCDateTime()) for name in ("created_at", "updated_at")),
+    )
+    clips = _clip_table()
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.insert(datasets).values(id=dataset_id, name="home", created_at=utcnow(), updated_at=utcnow())
+            )
+            connection.execute(sa.insert(clips).values(_clip(dataset_id, "upload", "a")))
+        migrations.upgrade(empty_database_url)
+        reviewable = _clip_table(sa.column("review", sa.String()))
+        with engine.begin() as connection:
+            connection.execute(sa.insert(reviewable).values(_clip(dataset_id, "device", "b", review="unreviewed")))
+            connection.execute(sa.insert(reviewable).values(_clip(dataset_id, "device", "c", review=None)))
+        for source, review in (("radio", None), ("device", "maybe")):
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+                connection.execute(sa.insert(reviewable).values(_clip(dataset_id, source, "d", review=review)))
+
+        migrations.downgrade(empty_database_url, "0006")
+
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(clips.c.sha256, clips.c.source).order_by(clips.c.sha256)).all()
+    finally:
+        engine.dispose()
+    assert [(sha[0], source) for sha, source in rows] == [("a", "upload"), ("c", "recording")]

@@ -60,6 +60,8 @@ class Dataset(msgspec.Struct):
     training: Readiness
     warnings: list[str] = msgspec.field(default_factory=list)
     """What may make a model trained on these clips learn the wrong thing, in words."""
+    unreviewed_clips: int = 0
+    """Active clips a device reported that wait for a person's verdict; not in `clip_counts`, never trained on."""
 
 
 class SpeakerStats(msgspec.Struct):
@@ -80,3 +82,5 @@ class DatasetMetrics(msgspec.Struct):
     by_speaker: list[SpeakerStats]
     deleted: LabelStats
     training: Readiness
+    unreviewed: LabelStats = msgspec.field(default_factory=LabelStats)
+    """Active clips waiting for review: counted nowhere else, and not toward readiness."""

@@ -16,7 +16,7 @@ from api.errors import Conflict, InvalidInput, NotFound
 from api.events.recorder import EventRecorder
 from api.validation import check_dataset_name, clean_text
 from shared.db.base import utcnow
-from shared.db.models import LABELS, USER_SOURCES, Clip, Dataset, Job
+from shared.db.models import LABELS, UNREVIEWED, USER_SOURCES, Clip, Dataset, Job
 from shared.settings import Settings
 from shared.storage import Storage, remove_tree
 
@@ -141,20 +141,26 @@ class DatasetService:
                     Clip.speaker,
                     Clip.label,
                     Clip.deleted_at.is_(None),
+                    Clip.review.is_(None),
                     func.count(),
                     func.coalesce(func.sum(Clip.duration_s), 0.0),
                 )
                 .where(Clip.dataset_id == dataset.id)
-                .group_by(Clip.speaker, Clip.label, Clip.deleted_at.is_(None))
+                .group_by(Clip.speaker, Clip.label, Clip.deleted_at.is_(None), Clip.review.is_(None))
             )
         ).all()
         total = schemas.LabelStats()
         deleted = schemas.LabelStats()
+        unreviewed = schemas.LabelStats()
         by_label = {label: schemas.LabelStats() for label in LABELS}
         by_speaker: dict[str | None, dict[str, schemas.LabelStats]] = defaultdict(dict)
-        for speaker, label, active, count, seconds in rows:
+        for speaker, label, active, reviewed, count, seconds in rows:
             if not active:
                 _add(deleted, count, seconds)
+                continue
+            if not reviewed:
+                # A device's guess until a person gives a verdict: not training material, so not counted as such.
+                _add(unreviewed, count, seconds)
                 continue
             _add(total, count, seconds)
             _add(by_label[label], count, seconds)
@@ -176,6 +182,7 @@ class DatasetService:
             by_speaker=speakers,
             deleted=deleted,
             training=self._readiness(counts),
+            unreviewed=unreviewed,
         )
 
     async def _label_stats(self, dataset_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, tuple[int, float]]]:
@@ -185,17 +192,23 @@ class DatasetService:
             select(
                 Clip.dataset_id,
                 Clip.deleted_at.is_(None),
+                Clip.review.is_(None),
                 Clip.label,
                 Clip.source,
                 func.count(),
                 func.coalesce(func.sum(Clip.duration_s), 0.0),
             )
             .where(Clip.dataset_id.in_(dataset_ids))
-            .group_by(Clip.dataset_id, Clip.deleted_at.is_(None), Clip.label, Clip.source)
+            .group_by(Clip.dataset_id, Clip.deleted_at.is_(None), Clip.review.is_(None), Clip.label, Clip.source)
         )
         stats: dict[uuid.UUID, dict[str, tuple[int, float]]] = defaultdict(dict)
-        for dataset_id, active, label, source, count, seconds in rows:
-            keys = [label, f"source:{label}:{source}"] if active else [f"deleted:{label}"]
+        for dataset_id, active, reviewed, label, source, count, seconds in rows:
+            if not active:
+                keys = [f"deleted:{label}"]
+            elif not reviewed:
+                keys = [UNREVIEWED]
+            else:
+                keys = [label, f"source:{label}:{source}"]
             for key in keys:
                 before = stats[dataset_id].get(key, (0, 0.0))
                 stats[dataset_id][key] = (before[0] + count, before[1] + float(seconds))
@@ -230,6 +243,7 @@ class DatasetService:
             updated_at=dataset.updated_at,
             clip_counts=counts,
             deleted_clips=sum(count for key, (count, _) in stats.items() if key.startswith("deleted:")),
+            unreviewed_clips=stats.get(UNREVIEWED, (0, 0.0))[0],
             total_seconds=round(sum(stats.get(label, (0, 0.0))[1] for label in LABELS), 3),
             training=self._readiness(counts),
             warnings=_source_warnings(stats),

@@ -37,7 +37,8 @@ class EvaluationService:
         rows = (
             await self.session.execute(
                 select(Clip.id, Clip.sha256, Clip.label, Clip.speaker, Clip.source)
-                .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None))
+                # A test set's labels must be a person's: an unreviewed clip's is a device's guess.
+                .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None), Clip.review.is_(None))
                 # Upload order: negatives and noise are played as one stream, in the order the user recorded them.
                 .order_by(Clip.created_at, Clip.id)
             )

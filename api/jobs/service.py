@@ -62,7 +62,8 @@ class JobService:
         rows = (
             await self.session.execute(
                 select(Clip.id, Clip.sha256, Clip.label, Clip.speaker, Clip.source)
-                .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None))
+                # An unreviewed clip's label is a device's guess: a person must confirm it before it is trained on.
+                .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None), Clip.review.is_(None))
                 # Content order, not upload order or random ids: the same clips and seed train the same model.
                 .order_by(Clip.sha256)
             )

@@ -14,16 +14,17 @@ from litestar.response import File
 
 from api.error_responses import errors
 from api.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from api.recordings.ingest import Upload
 from api.recordings.openapi import UploadOperation
-from api.recordings.schemas import Clip, ClipPage, ClipsAdded, ClipUpdate
-from api.recordings.service import SORTS, ClipFilter, RecordingService, Upload
+from api.recordings.schemas import Clip, ClipPage, ClipReview, ClipsAdded, ClipUpdate
+from api.recordings.service import REVIEW_FILTERS, SORTS, ClipFilter, RecordingService
 from api.validation import ClipId, DatasetName, parse_clip_id
 from shared.db.models import SOURCES
 
 TEXT_FIELDS = ("label", "speaker", "notes", "source")
 
 
-async def _read_form(request: Request) -> FormMultiDict:
+async def read_form(request: Request) -> FormMultiDict:
     """The parsed multipart body; a body the parser cannot read is the client's error (4xx), never a 500."""
     try:
         return await request.form()
@@ -62,7 +63,7 @@ class RecordingController(Controller):
                 f"uploads are multipart/form-data, not {media_type or 'an empty content type'}; "
                 "send the files as form fields with a `label` field"
             )
-        form = await _read_form(request)
+        form = await read_form(request)
         uploads: list[Upload] = []
         fields: dict[str, str] = {}
         for key, value in form.multi_items():
@@ -95,15 +96,27 @@ class RecordingController(Controller):
             str | None, QueryParameter(description=f"only clips from one source: {', '.join(SOURCES)}")
         ] = None,
         deleted: Annotated[str, QueryParameter(description="false (default), true or all")] = "false",
+        review: Annotated[
+            str | None,
+            QueryParameter(description=f"{' or '.join(REVIEW_FILTERS)}: clips waiting for a person's verdict, or not"),
+        ] = None,
         sort: Annotated[
             str, QueryParameter(description=f"order: {', '.join(SORTS)}; `-` first is descending")
         ] = "created_at",
         limit: Annotated[int, QueryParameter(description="page size, 1-500")] = 50,
         offset: Annotated[int, QueryParameter(description="clips to skip")] = 0,
     ) -> ClipPage:
-        """A page of clips, oldest first (or in `sort` order), filtered by label, speaker, source and deleted state."""
+        """A page of clips, oldest first (or in `sort` order), filtered by label, speaker, source, review and deleted
+        state."""
         query = ClipFilter(
-            label=label, speaker=speaker, source=source, deleted=deleted, sort=sort, limit=limit, offset=offset
+            label=label,
+            speaker=speaker,
+            source=source,
+            deleted=deleted,
+            review=review,
+            sort=sort,
+            limit=limit,
+            offset=offset,
         )
         return await recordings.list(name, query)
 
@@ -146,3 +159,15 @@ class RecordingController(Controller):
     ) -> Clip:
         """Bring a soft-deleted clip back."""
         return await recordings.restore(name, parse_clip_id(clip_id))
+
+    @post("/{clip_id:str}/review", status_code=200, responses=errors(404, 409, 413, 422))
+    async def review_recording(
+        self,
+        name: DatasetName,
+        clip_id: ClipId,
+        data: JSONBody[ClipReview],
+        recordings: NamedDependency[RecordingService],
+    ) -> Clip:
+        """A verdict on an unreviewed clip (a device's): `positive` or `negative` sets its label and lets training
+        use it; `discard` moves it to the trash; 409 when the clip is not waiting for review."""
+        return await recordings.review(name, parse_clip_id(clip_id), data.verdict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -35,6 +35,8 @@ class Clip(msgspec.Struct):
     deleted: bool
     deleted_at: datetime | None
     audio_url: str
+    review: str | None = None
+    """"unreviewed" while the label is a device's guess: never trained on until a person gives a verdict."""
 
 
 class ClipUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -43,6 +45,12 @@ class ClipUpdate(msgspec.Struct, forbid_unknown_fields=True):
     label: str | msgspec.UnsetType = msgspec.UNSET
     speaker: Speaker | msgspec.UnsetType | None = msgspec.UNSET
     notes: Notes | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class ClipReview(msgspec.Struct, forbid_unknown_fields=True):
+    """A person's verdict on an unreviewed clip: its label, or discard (to the trash)."""
+
+    verdict: Literal["positive", "negative", "discard"]
 
 
 class ClipPage(msgspec.Struct):

@@ -1,9 +1,10 @@
-"""What clip operations mean: ingest uploads, list, relabel, soft-delete and restore."""
+"""What clip operations mean: ingest uploads, list, relabel, review, soft-delete and restore."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,39 +16,37 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.datasets.service import DatasetService
-from api.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from api.errors import Conflict, InvalidInput, NotFound
 from api.events.recorder import EventRecorder
 from api.recordings import schemas
+from api.recordings.ingest import (
+    Upload,
+    base_filename,
+    describe,
+    normalize_all,
+    refuse_silence,
+    remove_all,
+    remove_empty_folders,
+    write_all,
+)
 from api.recordings.quality import measure_missing, summarize
 from api.validation import check_page, clean_text, require_label, require_source
-from shared.audio import (
-    AudioError,
-    NormalizedClip,
-    UnsupportedAudio,
-    normalize_clip,
-)
-from shared.clip_quality import SILENT_PEAK_DBFS, quality_flags
+from shared.audio import NormalizedClip
 from shared.clips import clip_fields, new_clip
 from shared.db.base import utcnow
-from shared.db.models import Clip, Dataset
+from shared.db.models import UNREVIEWED, Clip, Dataset
 from shared.settings import Settings
-from shared.storage import Storage, atomic_write, durable_move
+from shared.storage import Storage, durable_move
 from shared.writers import WriterLease
 
 MAX_SPEAKER_LENGTH = 128
 MAX_NOTES_LENGTH = 2000
 DELETED_FILTERS = ("false", "true", "all")
+REVIEW_FILTERS = ("unreviewed", "reviewed")
+VERDICTS = ("positive", "negative", "discard")
 # A listing's `sort`: a column, `-` first for descending. Ties go newest first (then by id: pages never overlap).
 SORT_COLUMNS = {"created_at": Clip.created_at, "duration_s": Clip.duration_s, "label": Clip.label}
 SORTS = tuple(f"{sign}{column}" for column in SORT_COLUMNS for sign in ("", "-"))
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One file of a multipart upload."""
-
-    filename: str | None
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class ClipFilter:
     speaker: str | None = None
     source: str | None = None
     deleted: str = "false"
+    review: str | None = None
     sort: str = "created_at"
     limit: int = 50
     offset: int = 0
@@ -104,9 +104,9 @@ class RecordingService:
         notes = clean_text(notes, "notes", MAX_NOTES_LENGTH)
 
         # Decoding and resampling are CPU work: keep them off the event loop.
-        normalized = await anyio.to_thread.run_sync(self._normalize_all, uploads)
+        normalized = await anyio.to_thread.run_sync(normalize_all, uploads, self.settings)
         if label != "noise":
-            _refuse_silence(uploads, normalized)
+            refuse_silence(uploads, normalized)
         await self._refuse_duplicates(dataset, uploads, normalized)
 
         clips = [
@@ -117,11 +117,21 @@ class RecordingService:
                 speaker=speaker,
                 notes=notes,
                 source=source,
-                filename=_filename(upload.filename),
+                filename=base_filename(upload.filename),
                 position=position,
             )
             for position, (upload, clip) in enumerate(zip(uploads, normalized, strict=True))
         ]
+        return await self._store(dataset, clips, [c.wav_bytes for c in normalized])
+
+    async def _store(
+        self,
+        dataset: Dataset,
+        clips: list[Clip],
+        blobs: list[bytes],
+        before_commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> list[schemas.Clip]:
+        """Write the clips' files, then commit their rows, their events and whatever `before_commit` adds, or none."""
         paths = [self.storage.clip_path(dataset.name, c.id) for c in clips]
         # After a rollback the row's attributes are expired: keep what the error paths need.
         dataset_id, dataset_name = dataset.id, dataset.name
@@ -129,20 +139,22 @@ class RecordingService:
         # removes (at once: the intent names them); rows never point at files that were not fully written.
         with self.writer.intent(paths):
             try:
-                await anyio.to_thread.run_sync(_write_all, paths, [c.wav_bytes for c in normalized])
+                await anyio.to_thread.run_sync(write_all, paths, blobs)
                 self.session.add_all(clips)
                 await self.session.flush()
                 added = [self._to_schema(c, dataset.name) for c in clips]
                 for clip_schema in added:
                     await self._event("dataset.clip_added", clip_schema)
+                if before_commit is not None:
+                    await before_commit()
                 await self.session.commit()
             except IntegrityError:
                 await self.session.rollback()
                 self.events.discard()
-                _remove_all(paths)
+                remove_all(paths)
                 if await self.session.get(Dataset, dataset_id) is None:
                     # Deleted (with force) while the files were written: their folders were made again for them.
-                    await anyio.to_thread.run_sync(_remove_empty_folders, self.storage, dataset_name)
+                    await anyio.to_thread.run_sync(remove_empty_folders, self.storage, dataset_name)
                     raise NotFound(
                         f"dataset {dataset_name!r} was deleted while the upload was being stored; nothing was stored"
                     ) from None
@@ -152,7 +164,7 @@ class RecordingService:
                 with contextlib.suppress(SQLAlchemyError):
                     await self.session.rollback()
                 self.events.discard()
-                _remove_all(paths)
+                remove_all(paths)
                 raise
         await self.events.publish()
         return added
@@ -172,6 +184,10 @@ class RecordingService:
             conditions.append(Clip.speaker == clean_text(query.speaker, "speaker", MAX_SPEAKER_LENGTH))
         if query.source is not None:
             conditions.append(Clip.source == require_source(query.source))
+        if query.review is not None:
+            if query.review not in REVIEW_FILTERS:
+                raise InvalidInput(f"review must be one of: {', '.join(REVIEW_FILTERS)}")
+            conditions.append(Clip.review == UNREVIEWED if query.review == "unreviewed" else Clip.review.is_(None))
         if query.deleted == "false":
             conditions.append(Clip.deleted_at.is_(None))
         elif query.deleted == "true":
@@ -246,6 +262,53 @@ class RecordingService:
         await self.events.publish()
         return updated
 
+    async def review(self, dataset_name: str, clip_id: uuid.UUID, verdict: str) -> schemas.Clip:
+        """A person's verdict on an unreviewed clip: its label (and it may be trained on), or discard (to the trash)."""
+        if verdict not in VERDICTS:
+            raise InvalidInput(f"unknown verdict {verdict!r}; use one of: {', '.join(VERDICTS)}")
+        dataset, clip = await self._get(dataset_name, clip_id)
+        if clip.review != UNREVIEWED:
+            raise Conflict(f"clip {clip_id} is not waiting for review; change its label with PATCH instead")
+        if verdict == "discard":
+            return await self.delete(dataset_name, clip_id)
+        if clip.deleted:
+            raise Conflict(f"clip {clip_id} is deleted; restore it before reviewing it")
+        clip.label, clip.review = verdict, None
+        clip.updated_at = utcnow()
+        await self.session.flush()
+        reviewed = self._to_schema(clip, dataset.name)
+        await self._event("dataset.clip_updated", reviewed)
+        await self.session.commit()
+        await self.events.publish()
+        return reviewed
+
+    def normalize_report(self, upload: Upload, *, max_seconds: float) -> NormalizedClip:
+        """A device's audio as a clip would store it; a file that is not audio, or too short or long, is refused."""
+        return normalize_all([upload], self.settings, max_seconds=max_seconds)[0]
+
+    async def existing_clip_id(self, dataset: Dataset, sha256: str) -> uuid.UUID | None:
+        """The clip of the dataset (trash included) that holds this audio, if any."""
+        return await self.session.scalar(select(Clip.id).where(Clip.dataset_id == dataset.id, Clip.sha256 == sha256))
+
+    async def add_for_review(
+        self,
+        dataset: Dataset,
+        normalized: NormalizedClip,
+        *,
+        label: str,
+        speaker: str,
+        notes: str,
+        before_commit: Callable[[uuid.UUID], Awaitable[None]],
+    ) -> uuid.UUID:
+        """Store a device's audio as an unreviewed clip; `before_commit` adds to the same transaction."""
+        # No silence refusal here: what a device fired on is worth hearing, and a person decides before any training.
+        clip = new_clip(
+            dataset.id, normalized, label=label, speaker=speaker, notes=notes, source="device", filename=None
+        )
+        clip.review = UNREVIEWED
+        await self._store(dataset, [clip], [normalized.wav_bytes], lambda: before_commit(clip.id))
+        return clip.id
+
     async def delete(self, dataset_name: str, clip_id: uuid.UUID) -> schemas.Clip:
         """Soft-delete a clip: its row is marked and its file moves to trash/."""
         dataset, clip = await self._get(dataset_name, clip_id)
@@ -292,27 +355,6 @@ class RecordingService:
             raise NotFound(f"clip {clip_id} is not in dataset {dataset_name!r}")
         return dataset, clip
 
-    def _normalize_all(self, uploads: list[Upload]) -> list[NormalizedClip]:
-        normalized = []
-        for index, upload in enumerate(uploads):
-            try:
-                normalized.append(
-                    normalize_clip(
-                        upload.data,
-                        min_seconds=self.settings.min_clip_seconds,
-                        max_seconds=self.settings.max_clip_seconds,
-                    )
-                )
-            except UnsupportedAudio as exc:
-                raise UnsupportedMediaType(
-                    f"{_describe(upload, index)}: {exc.detail}; nothing was stored", file=upload.filename
-                ) from None
-            except AudioError as exc:
-                raise InvalidInput(
-                    f"{_describe(upload, index)}: {exc.detail}; nothing was stored", file=upload.filename
-                ) from None
-        return normalized
-
     async def _refuse_duplicates(
         self, dataset: Dataset, uploads: list[Upload], normalized: list[NormalizedClip]
     ) -> None:
@@ -321,8 +363,8 @@ class RecordingService:
             if clip.sha256 in seen:
                 first = seen[clip.sha256]
                 raise Conflict(
-                    f"{_describe(uploads[index], index)} has the same audio as "
-                    f"{_describe(uploads[first], first)}; send each clip once. Nothing was stored"
+                    f"{describe(uploads[index], index)} has the same audio as "
+                    f"{describe(uploads[first], first)}; send each clip once. Nothing was stored"
                 )
             seen[clip.sha256] = index
         existing = (
@@ -337,47 +379,10 @@ class RecordingService:
             index = seen[sha256]
             where = "in the trash (restore it instead)" if deleted_at else "already"
             raise Conflict(
-                f"{_describe(uploads[index], index)} is a duplicate: its audio is {where} stored as clip "
+                f"{describe(uploads[index], index)} is a duplicate: its audio is {where} stored as clip "
                 f"{clip_id} in dataset {dataset.name!r}. Nothing was stored",
                 existing_clip_id=str(clip_id),
             )
 
     def _to_schema(self, clip: Clip, dataset_name: str) -> schemas.Clip:
         return schemas.Clip(**clip_fields(clip, dataset_name))
-
-
-def _describe(upload: Upload, index: int) -> str:
-    return f"file {index + 1} ({upload.filename!r})" if upload.filename else f"file {index + 1}"
-
-
-def _refuse_silence(uploads: list[Upload], normalized: list[NormalizedClip]) -> None:
-    for index, clip in enumerate(normalized):
-        if "silent" in quality_flags(clip.quality, "positive"):
-            raise InvalidInput(
-                f"{_describe(uploads[index], index)}: the clip is silent: its peak is {clip.quality.peak_dbfs:g} dBFS, "
-                f"below {SILENT_PEAK_DBFS:g} dBFS; label it noise if that is what it is. Nothing was stored",
-                file=uploads[index].filename,
-            )
-
-
-def _filename(name: str | None) -> str | None:
-    if not name:
-        return None
-    # Keep only the base name: browsers and scripts sometimes send a client-side path.
-    return name.replace("\\", "/").rsplit("/", 1)[-1][:255] or None
-
-
-def _write_all(paths: list[Path], blobs: list[bytes]) -> None:
-    for path, blob in zip(paths, blobs, strict=True):
-        atomic_write(path, blob)
-
-
-def _remove_empty_folders(storage: Storage, dataset: str) -> None:
-    for folder in (storage.clips_dir(dataset), storage.trash_dir(dataset), storage.dataset_dir(dataset)):
-        with contextlib.suppress(OSError):  # not empty (a new dataset of that name), or already gone
-            folder.rmdir()
-
-
-def _remove_all(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)

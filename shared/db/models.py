@@ -1,4 +1,4 @@
-"""Tables: datasets and their clips, training jobs, and the event log."""
+"""Tables: datasets and their clips, training jobs, the event log, and deployments with their devices."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shared.db.base import Base, JSONType, UTCDateTime, utcnow
 
 LABELS = ("positive", "negative", "noise")
-SOURCES = ("upload", "recording", "synthetic")
-USER_SOURCES = ("recording", "upload")
+SOURCES = ("upload", "recording", "synthetic", "device")
+USER_SOURCES = ("recording", "upload", "device")
 """The sources that are the user's own audio, as opposed to synthesized clips."""
+UNREVIEWED = "unreviewed"
+"""A clip's `review` while its label is a guess (a device's report) that a person has not confirmed."""
 
 
 class Dataset(Base):
@@ -52,6 +54,7 @@ class Clip(Base):
         UniqueConstraint("dataset_id", "sha256"),
         CheckConstraint(f"label IN {LABELS!r}", name="label"),
         CheckConstraint(f"source IN {SOURCES!r}", name="source"),
+        CheckConstraint(f"review IN ('{UNREVIEWED}')", name="review"),
         Index("ix_clips_dataset_listing", "dataset_id", "created_at"),
     )
 
@@ -79,6 +82,8 @@ class Clip(Base):
     trailing_silence_s: Mapped[float | None] = mapped_column(Float)
     activity_share: Mapped[float | None] = mapped_column(Float)
     active_at_edge: Mapped[bool | None] = mapped_column(Boolean)
+    # Null: a clip whose label a person gave or confirmed. "unreviewed": never trained on, never counted as ready.
+    review: Mapped[str | None] = mapped_column(String(16))
 
     dataset: Mapped[Dataset] = relationship(back_populates="clips")
 
@@ -149,3 +154,95 @@ class Event(Base):
     job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     dataset: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict] = mapped_column(JSONType, default=dict)
+
+
+PRECISIONS = ("fp32", "int8")
+DEPLOYMENT_ACTIONS = ("created", "promoted", "rolled_back", "updated")
+
+
+class Deployment(Base):
+    """A named pointer at one succeeded train job's model, which devices follow; `version` counts its changes."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (CheckConstraint(f"precision IN {PRECISIONS!r}", name="precision"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    # No foreign key, as for evaluations: what a device runs must not vanish with a job row.
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # Null: the job's calibrated threshold.
+    threshold: Mapped[float | None] = mapped_column(Float)
+    precision: Mapped[str] = mapped_column(String(8), default="fp32")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DeploymentHistory(Base):
+    """One version of a deployment: what it pointed at, who changed it and how."""
+
+    __tablename__ = "deployment_history"
+    __table_args__ = (
+        # Two changes at the same moment cannot both make version N + 1.
+        UniqueConstraint("deployment_id", "version"),
+        CheckConstraint(f"action IN {DEPLOYMENT_ACTIONS!r}", name="action"),
+        CheckConstraint(f"precision IN {PRECISIONS!r}", name="precision"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    deployment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    precision: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Device(Base):
+    """A device that follows one deployment with its own token (only the token's sha256 is kept)."""
+
+    __tablename__ = "devices"
+    __table_args__ = (Index("ix_devices_deployment", "deployment_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(64))
+    deployment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hint: Mapped[str] = mapped_column(String(8))
+    # The consent setting: audio a device sends while this is off is dropped unread.
+    report_audio: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    running_version: Mapped[int | None] = mapped_column(Integer)
+    running_sha256: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    detections: Mapped[int] = mapped_column(Integer, default=0)
+    near_misses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+REPORT_KINDS = ("detection", "near_miss")
+
+
+class DeviceReport(Base):
+    """One detection or near miss a device reported; kept a day or two for rates (last 24 h, near misses an hour)."""
+
+    __tablename__ = "device_reports"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {REPORT_KINDS!r}", name="kind"),
+        Index("ix_device_reports_device_kind_received", "device_id", "kind", "received_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    # The device's own clock, as sent; rates use received_at, which a wrong device clock cannot skew.
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    clip_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
