@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wake_edge.audio import SAMPLE_RATE
+from wake_edge.stream_buffer import StreamBuffer
 
 BEFORE_S = 1.0
 AFTER_S = 1.0
@@ -29,22 +30,18 @@ class ClipCutter:
         self.before = round(before_s * SAMPLE_RATE)
         self.after = round(after_s * SAMPLE_RATE)
         self.keep = round(keep_s * SAMPLE_RATE)
-        self._history = np.zeros(0, dtype=np.float32)
-        self._start = 0  # the stream position of _history[0]
+        self._history = StreamBuffer(4 * self.keep)
         self._pending: list[_Pending] = []
 
     @property
     def position(self) -> int:
         """Samples pushed so far."""
-        return self._start + self._history.size
+        return self._history.end
 
     def push(self, block: np.ndarray) -> None:
         """Add the stream's next block; deliver the clips it completes."""
-        self._history = np.concatenate([self._history, np.asarray(block, dtype=np.float32).reshape(-1)])
-        if self._history.size > self.keep:
-            drop = self._history.size - self.keep
-            self._history = self._history[drop:].copy()
-            self._start += drop
+        self._history.append(np.asarray(block, dtype=np.float32).reshape(-1))
+        self._history.drop_before(self._history.end - self.keep)
         ready = [item for item in self._pending if item.stop <= self.position]
         self._pending = [item for item in self._pending if item.stop > self.position]
         for item in ready:
@@ -65,5 +62,4 @@ class ClipCutter:
             item.deliver(self._slice(item.start, min(item.stop, self.position)))
 
     def _slice(self, start: int, stop: int) -> np.ndarray:
-        start = max(start, self._start)
-        return self._history[start - self._start : max(start, stop) - self._start].copy()
+        return self._history.view(start, stop).copy()

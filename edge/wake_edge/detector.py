@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from wake_edge.bundle import Bundle
 from wake_edge.manifest import DEFAULT_HOP_S, DEFAULT_NEAR_MISS_RATIO, DEFAULT_REFRACTORY_S
 from wake_edge.model import SAMPLE_RATE, Model
+from wake_edge.stream_buffer import StreamBuffer
 
 MAX_BATCH = 32
 # Audio kept before the next window: enough for a swap to a model with a longer window (up to 2 s) to start whole.
@@ -33,12 +35,12 @@ class Rule:
     refractory_s: float = DEFAULT_REFRACTORY_S
     near_miss_ratio: float = DEFAULT_NEAR_MISS_RATIO
 
-    @property
+    @functools.cached_property
     def hop_samples(self) -> int:
         """The hop in samples (at least one)."""
         return max(1, round(self.hop_s * SAMPLE_RATE))
 
-    @property
+    @functools.cached_property
     def refractory_hops(self) -> int:
         """Hops after a detection before the next can count: streaming.refractory_hops's rule."""
         # The epsilon keeps 1.0 / 0.1 = 10.000000000000002 at 10 hops, not 11.
@@ -122,9 +124,7 @@ class StreamDetector:
         self._lock = threading.Lock()
         self.max_batch = max_batch
         self.on_hop = on_hop
-        self._buffer = np.zeros(0, dtype=np.float32)
-        self._buffer_start = 0  # the stream position of _buffer[0]
-        self._total = 0
+        self._buffer = StreamBuffer()
         self._next_end = scorer.model.window_samples
         self._scored_end = 0
         self._last_detection_end: int | None = None
@@ -138,7 +138,7 @@ class StreamDetector:
     @property
     def position(self) -> int:
         """Samples fed so far."""
-        return self._total
+        return self._buffer.end
 
     def swap(self, scorer: Scorer) -> None:
         """Run `scorer` from the next hop on; the audio already fed is kept and nothing is scored twice."""
@@ -148,35 +148,35 @@ class StreamDetector:
     def feed(self, samples: np.ndarray) -> list[WakeEvent]:
         """Take the next block of the stream; returns the detections and near misses it completed."""
         block = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if block.size:
-            self._buffer = np.concatenate([self._buffer, block])
-            self._total += block.size
+        self._buffer.append(block)
+        total = self._buffer.end
         events: list[WakeEvent] = []
         while True:
             scorer = self._take_pending()
             window, hop = scorer.model.window_samples, scorer.rule.hop_samples
-            if self._next_end > self._total:
+            if self._next_end > total:
                 break
-            count = min(self.max_batch, (self._total - self._next_end) // hop + 1)
+            count = min(self.max_batch, (total - self._next_end) // hop + 1)
             ends = self._next_end + hop * np.arange(count)
             scores = scorer.model.score(self._windows(self._next_end - window, window, hop, count))
             for end, score in zip(ends.tolist(), scores.tolist(), strict=True):
                 self._judge(scorer, end, end, float(score), events)
             self._scored_end = int(ends[-1])
             self._next_end = self._scored_end + hop
-            self._drop_before(self._next_end - max(window, KEEP_SAMPLES))
+            self._buffer.drop_before(self._next_end - max(window, KEEP_SAMPLES))
         return events
 
     def finish(self) -> list[WakeEvent]:
         """End of the stream: score its last samples in one zero-padded window, close an open near-miss stretch."""
         events: list[WakeEvent] = []
         scorer = self._take_pending()
-        if self._total > self._scored_end:
+        total = self._buffer.end
+        if total > self._scored_end:
             window = scorer.model.window_samples
             score = float(scorer.model.score(self._windows(self._next_end - window, window, 1, 1))[0])
             # On the hop grid for the refractory rule, at the stream's end for the time (as the service's detect).
-            self._judge(scorer, self._next_end, self._total, score, events)
-            self._scored_end = self._total
+            self._judge(scorer, self._next_end, total, score, events)
+            self._scored_end = total
         if self._stretch is not None:
             self._close_stretch(events)
         return events
@@ -190,18 +190,16 @@ class StreamDetector:
     def _windows(self, start: int, window: int, hop: int, count: int) -> np.ndarray:
         """`count` windows of `window` samples from stream position `start`, `hop` apart; zeros outside the audio."""
         stop = start + (count - 1) * hop + window
-        segment = np.zeros(stop - start, dtype=np.float32)
-        have_from, have_to = max(start, self._buffer_start), min(stop, self._total)
-        if have_to > have_from:
-            segment[have_from - start : have_to - start] = self._buffer[
-                have_from - self._buffer_start : have_to - self._buffer_start
-            ]
+        segment = self._buffer.view(start, stop)
+        if segment.size != stop - start:
+            # Before the stream's first samples (a swap to a longer window) or past its end (the last window).
+            padded = np.zeros(stop - start, dtype=np.float32)
+            offset = max(0, self._buffer.start - start)
+            padded[offset : offset + segment.size] = segment
+            segment = padded
+        if count == 1:  # live audio: one window a hop, no strided view needed
+            return segment[None, :window]
         return sliding_window_view(segment, window)[::hop][:count]
-
-    def _drop_before(self, position: int) -> None:
-        if position > self._buffer_start:
-            self._buffer = self._buffer[position - self._buffer_start :].copy()
-            self._buffer_start = position
 
     def _judge(self, scorer: Scorer, grid_end: int, end: int, score: float, events: list[WakeEvent]) -> None:
         rule, window = scorer.rule, scorer.model.window_samples
