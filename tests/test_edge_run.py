@@ -198,3 +198,23 @@ def test_a_near_miss_the_server_rate_limits_is_dropped_not_retried(api: FakeApi)
     assert reporter.close(5)
 
     assert len(api.reports) == 1
+
+
+def test_the_run_and_detect_commands_print_the_detection(
+    api: FakeApi, model: Path, wake_wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wake_edge.cli import main
+
+    api.publish("kitchen", model)
+    state = str(tmp_path / "state")
+    run = ["run", "--server", api.url, "--deployment", "kitchen", "--token", DEVICE_TOKEN, "--state-dir", state]
+
+    assert main([*run, "--wav", str(wake_wav), "--no-report-audio"]) == 0
+    ran = capsys.readouterr().out.splitlines()
+    assert main(["detect", str(tmp_path / "state" / "kitchen"), str(wake_wav)]) == 0
+    detected = capsys.readouterr().out.splitlines()
+
+    assert len(ran) == 1 and ran[0].endswith("kitchen v1")
+    assert detected[0] == ran[0]
+    assert detected[1].startswith("1 detection in 10.0s of audio (threshold 0.500 from the manifest of v1")
+    assert all("audio" not in report for report in api.reports) and len(api.reports) == 2

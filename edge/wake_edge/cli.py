@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,11 +113,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         device = int(args.mic_device) if args.mic_device and args.mic_device.isdigit() else args.mic_device
         blocks = lambda: mic_blocks(device)  # noqa: E731
+    # systemd stops a service with SIGTERM: end as on Ctrl-C, so that queued reports get their chance to go out.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return run_device(options, blocks, echo=lambda line: print(line, flush=True))
     except MicrophoneUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

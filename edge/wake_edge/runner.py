@@ -74,13 +74,14 @@ def run_device(
     if reporter is None:
         log.info("not a device token: detections are not reported to the server")
     actions = Actions(command=options.command, webhook=options.webhook)
-    listener = Listener(
-        detector,
-        reporter=reporter,
-        actions=actions,
-        send_audio=options.report_audio,
-        on_event=lambda event: echo(format_event(event)) if event.kind == "detection" else None,
-    )
+
+    def show(event: WakeEvent) -> None:
+        if event.kind == "detection":
+            echo(format_event(event))
+        else:
+            log.info("near miss at %.2fs (score %.3f, threshold %.3f)", event.time_s, event.score, event.threshold)
+
+    listener = Listener(detector, reporter=reporter, actions=actions, send_audio=options.report_audio, on_event=show)
     try:
         for block in blocks():
             listener.feed(block)
