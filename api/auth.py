@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import hmac
-import uuid
-from dataclasses import dataclass
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import select
 
-from api.devices.tokens import is_device_token, token_digest
+from api.devices.tokens import DevicePrincipal, is_device_token, token_digest
 from shared.db.models import Deployment, Device
 
 PUBLIC_PREFIXES = ("/schema",)
 DEVICE_KEY = "device"
 DEVICE_FORBIDDEN = "a device token can only read its deployment's bundle and post its own reports"
-
-
-@dataclass(frozen=True)
-class DevicePrincipal:
-    """The device a request's token belongs to."""
-
-    id: uuid.UUID
-    name: str
-    deployment_id: uuid.UUID
-    deployment: str
 
 
 async def token_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

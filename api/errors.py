@@ -35,6 +35,12 @@ class NotFound(ServiceError):
     status_code = 404
 
 
+class Forbidden(ServiceError):
+    """The caller may not do this (a device token outside its own deployment's routes)."""
+
+    status_code = 403
+
+
 class Conflict(ServiceError):
     """The request clashes with what is stored (a duplicate, or the wrong state)."""
 

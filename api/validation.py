@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
@@ -91,6 +92,13 @@ def require_source(source: str) -> str:
         raise InvalidInput(f"unknown source {source!r}; use one of: {', '.join(SOURCES)}")
     return source
 
+
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+"""A sha256 as the API writes it: 64 lowercase hex digits."""
+WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,10}")
+"""A whole number in ASCII digits (`str.isdigit` also takes "²", which int() refuses)."""
+MAX_INT32 = 2**31 - 1
+"""The largest whole number an Integer column holds on both databases."""
 
 MAX_SEQ = 2**63 - 1
 """The largest event sequence number either database can hold (a signed 64-bit integer)."""

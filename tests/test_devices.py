@@ -102,6 +102,10 @@ def test_a_device_token_reads_its_own_bundle_and_model_and_its_poll_is_recorded(
     assert (me.json()["id"], me.json()["running_version"], me.json()["running_sha256"]) == (device["id"], 1, model_sha)
     assert me.json()["last_seen_at"] is not None
     assert client.get(f"/devices/{device['id']}", headers=admin).json()["running_sha256"] == model_sha
+    # Telemetry that makes no sense is ignored: the poll itself must not fail over it.
+    odd = client.get("/deployments/hall/bundle", headers={**bearer(device["token"]), "X-Wake-Edge-Version": "v3"})
+    assert odd.status_code == 200
+    assert client.get("/devices/self", headers=bearer(device["token"])).json()["running_version"] == 1
 
 
 def test_a_device_token_is_refused_anything_but_its_own_bundle_and_reports(api) -> None:

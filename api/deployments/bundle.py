@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import timedelta
 
 import msgspec
-from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select
 
-from api.auth import DevicePrincipal
 from api.deployments import schemas
 from api.deployments.artifacts import ModelFile, effective_threshold, model_file, window_s
 from api.deployments.service import DeploymentService
-from api.errors import InvalidInput, NotFound
+from api.devices.tokens import DevicePrincipal
+from api.errors import Forbidden, InvalidInput, NotFound
+from api.validation import MAX_INT32, SHA256_RE, WHOLE_NUMBER_RE
 from shared.audio import TARGET_SAMPLE_RATE
 from shared.db.base import utcnow
 from shared.db.models import Dataset, DeploymentHistory, Device, Job
@@ -24,16 +23,12 @@ REFRACTORY_S = 1.0
 NEAR_MISS_RATIO = 0.7
 # A device polls every few seconds: its row is written at most this often unless what it runs changed.
 SEEN_WRITE_INTERVAL = timedelta(seconds=2)
-SHA256_RE = re.compile(r"[0-9a-f]{64}")
-MAX_VERSION = 2**31 - 1
 
 
 def check_access(device: DevicePrincipal | None, deployment: str) -> None:
     """A device reads only its own deployment; the admin reads any."""
     if device is not None and device.deployment != deployment:
-        raise PermissionDeniedException(
-            f"this device token belongs to deployment {device.deployment!r}; it cannot read {deployment!r}"
-        )
+        raise Forbidden(f"this device token belongs to deployment {device.deployment!r}; it cannot read {deployment!r}")
 
 
 def etag_of(body: bytes) -> str:
@@ -139,7 +134,7 @@ class BundleService:
 
 def _version(header: str | None, current: int | None) -> int | None:
     # A header that is not a version is ignored rather than refused: a poll must not fail over its telemetry.
-    if header is None or not header.strip().isdigit():
+    if header is None or not WHOLE_NUMBER_RE.fullmatch(header.strip()):
         return current
     value = int(header.strip())
-    return value if value <= MAX_VERSION else current
+    return value if value <= MAX_INT32 else current

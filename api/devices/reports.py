@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 import anyio.to_thread
 from sqlalchemy import delete, func, select, update
 
-from api.auth import DevicePrincipal
 from api.devices.schemas import ReportAccepted
+from api.devices.tokens import DevicePrincipal
 from api.errors import InvalidInput, TooManyRequests
 from api.recordings.ingest import Upload
 from api.recordings.service import RecordingService
+from api.validation import MAX_INT32, SHA256_RE, WHOLE_NUMBER_RE
 from shared.db.base import utcnow
 from shared.db.models import REPORT_KINDS, Dataset, Deployment, Device, DeviceReport, Job
 
@@ -24,8 +24,6 @@ MAX_REPORT_AUDIO_S = 5.0
 NEAR_MISS_WINDOW = timedelta(hours=1)
 # Long enough for the last 24 hours' detections; older reports live on only in the device's counters.
 REPORT_RETENTION = timedelta(hours=48)
-SHA256_RE = re.compile(r"[0-9a-f]{64}")
-MAX_VERSION = 2**31 - 1
 LABEL_GUESS = {"detection": "positive", "near_miss": "negative"}
 
 
@@ -191,6 +189,6 @@ def _time(text: str) -> datetime:
 
 
 def _version(text: str) -> int:
-    if not text.strip().isdigit() or int(text) > MAX_VERSION:
+    if not WHOLE_NUMBER_RE.fullmatch(text.strip()) or int(text) > MAX_INT32:
         raise InvalidInput(f"version must be the deployment version the device runs (a whole number); got {text!r}")
     return int(text)

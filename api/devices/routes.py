@@ -7,16 +7,16 @@ from typing import Annotated
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import JSONBody, QueryParameter
 
-from api.auth import DevicePrincipal, device_of
+from api.auth import device_of
 from api.devices.openapi import ReportOperation
 from api.devices.reports import ReportService, parse_report
 from api.devices.schemas import Device, DeviceCreate, DeviceCreated, DeviceUpdate, ReportAccepted
 from api.devices.service import DeviceService
+from api.devices.tokens import DevicePrincipal
 from api.error_responses import errors
-from api.errors import InvalidInput, UnsupportedMediaType
+from api.errors import Forbidden, InvalidInput, UnsupportedMediaType
 from api.recordings.ingest import Upload
 from api.recordings.routes import read_form
 from api.recordings.service import RecordingService
@@ -29,9 +29,7 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 def _device_only(request: Request) -> DevicePrincipal:
     device = device_of(request)
     if device is None:
-        raise PermissionDeniedException(
-            "this route is a device's own: call it with the device's token (Authorization: Bearer wtd_...)"
-        )
+        raise Forbidden("this route is a device's own: call it with the device's token (Authorization: Bearer wtd_...)")
     return device
 
 

@@ -1,12 +1,24 @@
-"""Device tokens: made once, shown once, kept only as their sha256."""
+"""Device tokens: made once, shown once, kept only as their sha256; and the device a token names."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
+from dataclasses import dataclass
 
 DEVICE_TOKEN_PREFIX = "wtd_"
 HINT_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class DevicePrincipal:
+    """The device a request's token belongs to."""
+
+    id: uuid.UUID
+    name: str
+    deployment_id: uuid.UUID
+    deployment: str
 
 
 def new_device_token() -> str:
