@@ -1,5 +1,5 @@
 # Two commands for a newcomer: `make run` starts the service, `make test` runs the tests.
-# Each installs what it needs into ./.venv first (again only when pyproject.toml changes).
+# Each installs what it needs into ./.venv first (again only when pyproject.toml or edge/pyproject.toml changes).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,10 +7,11 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint format install browser clean
 
-$(VENV)/.installed: pyproject.toml
+# The edge runtime (edge/, its own distribution wake-training-edge) goes in too: its tests run in the same suite.
+$(VENV)/.installed: pyproject.toml edge/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[worker,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[worker,dev]' -e ./edge
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,4 +35,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info edge/*.egg-info
