@@ -89,25 +89,36 @@ def detect_command(model: Path, audio: Path) -> list[tuple[float, float]]:
 
 
 @pytest.fixture
-def job_page(playwright: Any, server: Server, job: str, tmp_path: Path) -> Iterator[Any]:
-    """Opens the job's page at a width in a Chromium whose microphone plays a given file (one browser per file)."""
+def chromium(playwright: Any, tmp_path: Path) -> Iterator[Any]:
+    """Opens a tab at a width in a Chromium whose microphone plays a given file (one browser per file)."""
     browsers: list[Any] = []
     tabs: list[Tab] = []
     shots = tmp_path / "screenshots"
     shots.mkdir()
 
-    def open_page(microphone: Path, width: int = 1280) -> Tab:
+    def open_tab(microphone: Path, width: int = 1280) -> Tab:
         browsers.append(launch_chromium(playwright, microphone))
         tabs.append(Tab(browsers[-1], shots, width=width))
-        tabs[-1].page.goto(f"{server.url}/#/jobs/{job}")
-        tabs[-1].page.get_by_role("heading", name="Test in the browser").wait_for()
         return tabs[-1]
 
-    yield open_page
+    yield open_tab
     for tab in tabs:
         tab.close()
     for browser in browsers:
         browser.close()
+
+
+@pytest.fixture
+def job_page(chromium: Any, server: Server, job: str) -> Any:
+    """Opens the tone job's page, its microphone playing a given file."""
+
+    def open_page(microphone: Path, width: int = 1280) -> Tab:
+        tab = chromium(microphone, width)
+        tab.page.goto(f"{server.url}/#/jobs/{job}")
+        tab.page.get_by_role("heading", name="Test in the browser").wait_for()
+        return tab
+
+    return open_page
 
 
 def panel(page: Any) -> Any:
@@ -197,4 +208,55 @@ def test_a_picked_file_shows_the_detect_commands_detections_and_the_slider_recou
     card.get_by_role("button", name="Back to the calibrated threshold").click()
     expect(status).to_contain_text("3 detections at threshold 0.5")
     assert shown_detections(page, "file") == found
+    assert tab.unexpected_errors() == []
+
+
+def test_without_onnxruntime_web_on_the_server_the_panel_says_what_to_run(job_page: Any, tmp_path: Path) -> None:
+    tab = job_page(write_wav(tmp_path / "mic.wav", quiet(2.0)))
+    page = tab.page
+    page.route("**/vendor/ort/**", lambda route: route.fulfill(status=404, body="not found"))
+
+    panel(page).get_by_role("button", name="Start listening").click()
+
+    status = panel(page).locator(".try-status[data-mode=mic]")
+    expect(status).to_contain_text("onnxruntime-web is not installed on this server (run make install there)")
+    expect(panel(page).get_by_role("button", name="Start listening")).to_be_enabled()
+    assert tab.unexpected_errors(allowed_statuses={404}) == []
+
+
+# A 48 kHz context whose worklet hands on 16 kHz blocks: what the panel falls back to where a browser will not open
+# its context at 16 kHz. One second of an oscillator at `freq`, rendered offline; the blocks the worklet posted.
+WORKLET_AT_48_KHZ = """async (freq) => {
+  const context = new OfflineAudioContext(1, 48000, 48000);
+  await context.audioWorklet.addModule("/js/recorder-worklet.js");
+  const node = new AudioWorkletNode(context, "capture", { processorOptions: { rate: 16000 } });
+  const blocks = [];
+  node.port.onmessage = (event) => blocks.push(event.data);
+  const oscillator = new OscillatorNode(context, { frequency: freq });
+  oscillator.connect(node).connect(context.destination);
+  oscillator.start();
+  await context.startRendering();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const samples = blocks.flatMap((block) => Array.from(block));
+  return samples;
+}"""
+
+
+def test_a_microphone_at_48_khz_reaches_the_model_at_16_khz_without_aliasing(
+    chromium: Any, server: Server, tmp_path: Path
+) -> None:
+    tab = chromium(write_wav(tmp_path / "mic.wav", quiet(1.0)))
+    page = tab.page
+    page.goto(f"{server.url}/")
+
+    heard = np.array(page.evaluate(WORKLET_AT_48_KHZ, 1_000))
+    folded = np.array(page.evaluate(WORKLET_AT_48_KHZ, 12_000))
+
+    assert abs(len(heard) - RATE) <= 128, len(heard)
+    steady = heard[RATE // 10 :]  # past the filter's start
+    crossings = np.count_nonzero(np.diff(np.signbit(steady).astype(int)))
+    assert crossings / (len(steady) / RATE) == pytest.approx(2 * 1_000, rel=0.01)  # still 1 kHz
+    assert np.sqrt(np.mean(steady**2)) == pytest.approx(np.sqrt(0.5), rel=0.05)  # at its full level
+    # 12 kHz is above 16 kHz audio's 8 kHz Nyquist: unfiltered it would come back as a loud 4 kHz tone.
+    assert np.sqrt(np.mean(folded[RATE // 10 :] ** 2)) < 0.01
     assert tab.unexpected_errors() == []

@@ -107,6 +107,11 @@ export class LiveScorer {
     return this.position * this.hopS;
   }
 
+  /** Seconds of audio waiting to be scored: more than a hop or two means this device scores slower than real time. */
+  get behind() {
+    return this.pendingLength / SAMPLE_RATE;
+  }
+
   push(block) {
     this.pending.push(block);
     this.pendingLength += block.length;

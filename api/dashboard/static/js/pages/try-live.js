@@ -20,8 +20,8 @@ const fmtTime = (s) => `${s.toFixed(2)} s`;
 export function tryLiveCard(job, calibrated) {
   const artifact = (job.artifacts || []).find((a) => a.name === "model.onnx");
   if (!artifact) return null;
+  // The job's config is what its export's config.json holds: the detect command's window when the graph has none.
   const configured = Number(job.config && job.config.window_s);
-  // The export's config.json holds the job's config: its window_s is the detect command's second source.
   const state = {
     threshold: Number.isFinite(calibrated) ? calibrated : 0.5,
     window: Math.round((configured > 0 ? configured : DEFAULT_WINDOW_S) * SAMPLE_RATE),
@@ -167,7 +167,8 @@ export function tryLiveCard(job, calibrated) {
     if (detected) live.found.push({ time, score });
     // The test and the curious read how far the live stream has got; the text says it for everyone else.
     liveStatus.dataset.heard = String(time);
-    liveStatus.textContent = `Listening: ${time.toFixed(1)} s heard`;
+    const behind = live.scorer.behind;
+    liveStatus.textContent = `Listening: ${time.toFixed(1)} s heard` + (behind > 0.5 ? ` (scoring ${behind.toFixed(1)} s behind)` : "");
     showMeter(score);
     drawLive();
   }
