@@ -19,13 +19,14 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from api.dashboard.routes import STATIC_DIR
 from shared.settings import Settings
 from shared.storage import Storage
 from tests.conftest import service_missing
 from tests.processes import Server, clean_env
-from tests.test_dashboard import CHROMIUM, Tab, assert_card_fits, expect, launch_chromium
+from tests.test_dashboard import CHROMIUM, SCREENSHOTS, Tab, assert_card_fits, expect, launch_chromium
 from tests.tone_model import RATE, THRESHOLD, quiet, store_tone_model_job, with_tone
 
 pytestmark = pytest.mark.e2e
@@ -130,10 +131,12 @@ def shown_detections(page: Any, mode: str) -> list[tuple[float, float]]:
     return [(float(li.get_attribute("data-time")), float(li.get_attribute("data-score"))) for li in items.all()]
 
 
-def listen(page: Any, seconds: float) -> list[tuple[float, float]]:
+def listen(page: Any, seconds: float, *, while_listening: Any = None) -> list[tuple[float, float]]:
     """Start listening, wait until `seconds` of microphone audio are scored, stop; the detections shown."""
     card = panel(page)
     card.get_by_role("button", name="Start listening").click()
+    if while_listening:
+        while_listening(card)
     page.wait_for_function(
         "s => Number(document.querySelector('.try-status[data-mode=mic]').dataset.heard || 0) >= s",
         arg=seconds,
@@ -153,7 +156,14 @@ def test_the_microphone_fires_once_where_the_detect_command_does(
     tab = job_page(microphone)
     page = tab.page
     expect(panel(page).locator("#try-threshold")).to_have_value(str(THRESHOLD))
-    found = listen(page, LISTEN_S)
+
+    def on_first_detection(card: Any) -> None:
+        card.locator(".detections[data-mode=mic] li").first.wait_for(timeout=30_000)
+        expect(card.locator(".try-status[data-mode=mic]")).to_contain_text("Listening: ")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        card.screenshot(path=str(SCREENSHOTS / "try-live-listening-1280.png"))
+
+    found = listen(page, LISTEN_S, while_listening=on_first_detection)
 
     assert len(found) == 1, found
     assert abs(found[0][0] - expected[0][0]) <= 0.3, (found, expected)
@@ -208,6 +218,15 @@ def test_a_picked_file_shows_the_detect_commands_detections_and_the_slider_recou
     card.get_by_role("button", name="Back to the calibrated threshold").click()
     expect(status).to_contain_text("3 detections at threshold 0.5")
     assert shown_detections(page, "file") == found
+
+    # The same audio at 44.1 kHz in stereo: the browser resamples and mixes it down as the command does.
+    stereo = tmp_path / "three beeps, stereo.wav"
+    at_44k = soxr.resample(audio, RATE, 44_100).astype(np.float32)
+    sf.write(str(stereo), np.stack([at_44k, at_44k], axis=1), 44_100, subtype="PCM_16")
+    expected = detect_command(Storage(volume).job_export_dir(job) / "model.onnx", stereo)
+    card.get_by_label("A sound file").set_input_files(str(stereo))
+    expect(status).to_contain_text("three beeps, stereo.wav: 12 s, 3 detections", timeout=60_000)
+    assert [t for t, _ in shown_detections(page, "file")] == [t for t, _ in expected]
     assert tab.unexpected_errors() == []
 
 

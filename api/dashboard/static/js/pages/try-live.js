@@ -238,7 +238,7 @@ export function tryLiveCard(job, calibrated) {
     const line = xs.length ? [[Math.min(...xs), state.threshold], [Math.max(...xs), state.threshold]] : [];
     return lineChart({
       title,
-      series: [{ name: "score", points }, { ...THRESHOLD_STYLE, points: line }],
+      series: [{ name: "score", points, dots: false }, { ...THRESHOLD_STYLE, points: line }],
       xLabel: "seconds (window end)",
       yLabel: "wake probability",
       yMin: 0,
