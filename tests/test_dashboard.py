@@ -60,25 +60,30 @@ def browser(fake_microphone: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     if not Path(CHROMIUM).exists():
         service_missing(f"Chromium at {CHROMIUM}", FileNotFoundError("install it with `make browser`"))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={fake_microphone}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browser = launch_chromium(playwright, fake_microphone)
         yield browser
         browser.close()
+
+
+def launch_chromium(playwright: Any, microphone: Path) -> Any:
+    """Debian's Chromium, headless, whose microphone plays `microphone` (a WAV file, looped) as soon as it opens."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    )
 
 
 class Tab:

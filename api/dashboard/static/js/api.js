@@ -50,7 +50,8 @@ export function authedUrl(path, params = {}) {
   return apiUrl(path, config.token ? { ...params, access_token: config.token } : params);
 }
 
-export async function request(method, path, { params, json, form } = {}) {
+/** A call to the API: JSON (or text) back, or with `binary` the body's bytes as an ArrayBuffer (a model file). */
+export async function request(method, path, { params, json, form, binary = false } = {}) {
   const headers = {};
   if (config.token) headers.Authorization = `Bearer ${config.token}`;
   let body;
@@ -67,6 +68,7 @@ export async function request(method, path, { params, json, form } = {}) {
     throw new ApiError(0, `cannot reach the API at ${config.base || location.origin} (${err.message}); check Settings`);
   }
   if (response.status === 204) return null;
+  if (binary && response.ok) return response.arrayBuffer();
   const text = await response.text();
   let data = null;
   try {
@@ -89,6 +91,7 @@ export const api = {
   patch: (path, json) => request("PATCH", path, { json }),
   del: (path, params) => request("DELETE", path, { params }),
   upload: (path, form) => request("POST", path, { form }),
+  bytes: (path) => request("GET", path, { binary: true }),
 };
 
 export const JOB_EVENTS = [

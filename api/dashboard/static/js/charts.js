@@ -46,7 +46,8 @@ function logTicks(x0, x1, hasZero) {
 }
 
 /**
- * A line chart. `series`: [{name, points: [[x, y], ...], dash}] (`dash`: an SVG dash pattern); `xLog` draws x on a log scale (values ≤ 0 sit
+ * A line chart. `series`: [{name, points: [[x, y], ...], dash, dots}] (`dash`: an SVG dash pattern; `dots: false`: no
+ * point marks on a short line, e.g. a threshold drawn as two points); `xLog` draws x on a log scale (values ≤ 0 sit
  * at the left edge); `markers`: [{x, y, label}] circled points. Missing or non-finite values are skipped.
  */
 export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax, xLog = false, xInteger = false, markers = [], width = narrow() ? 380 : 560, height = 260 }) {
@@ -115,7 +116,7 @@ export function lineChart({ title, series, xLabel = "", yLabel = "", yMin, yMax,
     const color = line.color;
     const d = line.points.map(([x, y], k) => `${k ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ");
     svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2, class: "series", "data-name": line.name, ...(line.dash ? { "stroke-dasharray": line.dash } : {}) }));
-    if (line.points.length < 40) {
+    if (line.points.length < 40 && line.dots !== false) {
       for (const [x, y] of line.points) svg.append(s("circle", { cx: px(x), cy: py(y), r: 3, fill: color }));
     }
   });

@@ -1,28 +1,43 @@
-// The microphone: open it once, record takes of a fixed length, give back 16 kHz WAV blobs.
+// The microphone: open it once, record takes of a fixed length, give back 16 kHz WAV blobs; or hand every block
+// to `onBlock` at the rate asked for (the live test of a model).
 
 import { encodeWav, resample } from "./wav.js";
 
 export class Microphone {
-  /** Ask for the microphone (the browser prompts once) and start listening; nothing is kept until `record`. */
-  static async open() {
+  /**
+   * Ask for the microphone (the browser prompts once) and start listening; nothing is kept until `record`. With
+   * `rate`, blocks come at that rate: the browser's own resampler where it opens a context at that rate.
+   */
+  static async open({ rate } = {}) {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       throw new Error("this browser gives no microphone access here (it needs https or localhost)");
     }
     const stream = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
     });
-    const context = new AudioContext();
+    let context = new AudioContext(rate ? { sampleRate: rate } : {});
+    let source;
+    try {
+      source = context.createMediaStreamSource(stream);
+    } catch (err) {
+      // Some browsers (Firefox) will not connect a microphone to a context at another rate: the worklet resamples.
+      if (!rate) throw err;
+      context.close();
+      context = new AudioContext();
+      source = context.createMediaStreamSource(stream);
+    }
     await context.audioWorklet.addModule(new URL("./recorder-worklet.js", import.meta.url));
-    return new Microphone(stream, context);
+    return new Microphone(stream, context, source, rate || context.sampleRate);
   }
 
-  constructor(stream, context) {
+  constructor(stream, context, source, rate) {
     this.stream = stream;
     this.context = context;
+    this.rate = rate;
     this.chunks = null;
     this.onLevel = null;
-    const source = context.createMediaStreamSource(stream);
-    this.node = new AudioWorkletNode(context, "capture");
+    this.onBlock = null;
+    this.node = new AudioWorkletNode(context, "capture", { processorOptions: { rate } });
     this.node.port.onmessage = (event) => this.receive(event.data);
     // The worklet only runs while something pulls on it: a silent gain to the speakers does.
     const mute = context.createGain();
@@ -32,6 +47,7 @@ export class Microphone {
 
   receive(block) {
     if (this.chunks) this.chunks.push(block);
+    if (this.onBlock) this.onBlock(block);
     if (this.onLevel) {
       let sum = 0;
       for (const v of block) sum += v * v;
@@ -60,7 +76,7 @@ export class Microphone {
       samples.set(chunk, offset);
       offset += chunk.length;
     }
-    return encodeWav(await resample(samples, this.context.sampleRate));
+    return encodeWav(await resample(samples, this.rate));
   }
 
   close() {

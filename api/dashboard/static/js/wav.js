@@ -1,4 +1,5 @@
-// Audio for upload: resample to 16 kHz and encode 16-bit PCM mono WAV, in the browser.
+// Audio in the browser: resample to 16 kHz and encode 16-bit PCM mono WAV for upload; decode a sound file to
+// 16 kHz mono samples for a model.
 
 export const TARGET_RATE = 16000;
 
@@ -15,6 +16,19 @@ export async function resample(samples, rate, target = TARGET_RATE) {
   source.start();
   const rendered = await offline.startRendering();
   return rendered.getChannelData(0).slice();
+}
+
+/** A sound file's bytes as 16 kHz mono float samples: the browser decodes and resamples, channels are averaged. */
+export async function decodeMono(bytes, target = TARGET_RATE) {
+  // An OfflineAudioContext at 16 kHz resamples as it decodes; averaging the channels is what `detect` does.
+  const context = new OfflineAudioContext(1, 1, target);
+  const buffer = await context.decodeAudioData(bytes);
+  const mono = new Float32Array(buffer.length);
+  for (let c = 0; c < buffer.numberOfChannels; c++) {
+    const channel = buffer.getChannelData(c);
+    for (let i = 0; i < mono.length; i++) mono[i] += channel[i] / buffer.numberOfChannels;
+  }
+  return mono;
 }
 
 /** A RIFF/WAVE file of 16-bit PCM, one channel. */

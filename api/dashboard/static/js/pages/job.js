@@ -7,6 +7,7 @@ import { gauge, lineChart } from "../charts.js";
 import { deployCard } from "./deploy-card.js";
 import { evaluationSentence, evaluationsCard } from "./evaluations.js";
 import { fmtFa, fmtFrr, fmtDuration, fmtPercent, qualityLead } from "./quality.js";
+import { tryLiveCard } from "./try-live.js";
 
 const LOG_TAIL = 200;
 // Per-epoch figures that are not curves worth drawing (the threshold's final value is in the evaluation card).
@@ -28,7 +29,7 @@ const SMALL_CHART = { width: 360, height: 210, xLabel: "epoch", xInteger: true }
 const KIND_TITLES = { train: "Training", synthesize: "Synthesis", evaluate: "Evaluation" };
 
 export function render(main, jobId) {
-  const state = { job: null, progress: null, epochs: new Map(), logs: [], alive: true, finished: false };
+  const state = { job: null, progress: null, epochs: new Map(), logs: [], alive: true, finished: false, closers: [] };
   const title = h("h1", {}, `Job ${jobId.slice(0, 8)}`);
   const back = h("p", {}, h("a", { href: "#/jobs" }, "← Jobs"));
   const meta = h("dl", { class: "meta" });
@@ -172,7 +173,9 @@ export function render(main, jobId) {
       const job = await api.get(`/jobs/${jobId}`);
       if (!state.alive) return;
       showJob(job);
-      fill(result, await resultView(job, () => state.alive));
+      const view = await resultView(job, () => state.alive, (close) => state.closers.push(close));
+      if (state.alive) fill(result, view);
+      else state.closers.forEach((close) => close());
     } catch (err) {
       if (state.alive) showError(err, "Could not load the result");
     }
@@ -215,10 +218,12 @@ export function render(main, jobId) {
   return () => {
     state.alive = false;
     source.close();
+    state.closers.forEach((close) => close());
   };
 }
 
-async function resultView(job, isAlive) {
+/** The result card(s) of a finished job; `onClose(fn)` registers what must stop when the page goes (a microphone). */
+async function resultView(job, isAlive, onClose) {
   if (job.status === "failed") {
     return h("section", { class: "card failed", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Failed"), h("p", { class: "error" }, job.error || "no reason was given"));
   }
@@ -245,8 +250,13 @@ async function resultView(job, isAlive) {
       showError(err, "Could not read metrics.json");
     }
   }
+  // The threshold `wake-training detect` would read from this export's metrics.json.
+  const threshold = pick(report && report.threshold, report && report.calibration && report.calibration.threshold, job.metrics && job.metrics.threshold);
+  const tryLive = tryLiveCard(job, threshold);
+  if (tryLive) onClose(tryLive.close);
   return h("div", {},
     evaluationView(job, report),
+    tryLive && tryLive.element,
     deployCard(job, isAlive),
     evaluationsCard(job, isAlive),
     h("section", { class: "card", "aria-labelledby": "artifacts-title" },
