@@ -37,7 +37,7 @@ DEPLOYMENT = "kitchen-speaker"
 TRAIN_OVERRIDES = {"epochs": 5, "steps_per_epoch": 16, "ema_decay": 0.9, "background_speech_s": 0}
 NOISE_LEVEL = 0.003  # a quiet room, about -50 dBFS
 PAD_S = 1.2  # quiet before and after a phrase: longer than a window, so no window mixes a phrase with anything else
-# Renditions the dataset never had: other voices, rates and pitches than its seed drew.
+# Made apart from the dataset (plain voices at set rates and pitches), so the device hears clips it was not trained on.
 FRESH_RENDITIONS = [("en-us", 145, 35), ("en-gb-x-rp", 190, 65), ("en", 165, 50), ("en-us", 220, 70)]
 MIN_MARGIN = 0.1
 POLL_S = 0.5
