@@ -69,10 +69,12 @@ def enroll(client: Any, dataset: str, folder: Path, voice: str) -> int:
 def figures(scores: dict[str, Any], voice: str, training_s: float | None) -> dict[str, Any]:
     """One row's figures: the voice's test and enrollment recall at the model's threshold, and FA/h."""
     mine = scores["personalisation"][voice]
+    enrolled = mine["enroll_recall_at_threshold"]
     return {
         "test_n": mine["test_n"],
         "recall": mine["test_recall_at_threshold"],
-        "enroll_recall": mine["enroll_recall_at_threshold"],
+        # score.py --quick leaves the enrollment clips out: their recall is NaN there.
+        "enroll_recall": None if enrolled != enrolled else enrolled,
         "threshold": scores["threshold"],
         "fa_per_hour_natural": scores["fa_per_hour_natural"],
         "fa_per_hour": scores["fa_per_hour"],
