@@ -13,6 +13,7 @@ benchmark's score.py, and prints the figures next to two pretrained detectors' a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,9 @@ def wait(client: Any, job_id: str, timeout: float) -> dict[str, Any]:
     raise SystemExit(f"job {job_id} still not finished after {timeout:.0f} s")
 
 
-def train_like_a_user(args: argparse.Namespace, data_dir: Path) -> tuple[Path, float]:
-    """Synthesize and train through the embedded product's API; the export folder and the training job's seconds."""
+@contextlib.contextmanager
+def embedded_product(data_dir: Path, *, threads: int, piper_voices: Path | None = None) -> Iterator[Any]:
+    """The product embedded in this process (SQLite, in-process worker) on `data_dir`, as a test client."""
     # Imported here so that --model runs need only the bench's own dependencies.
     from litestar.testing import TestClient
 
@@ -116,34 +118,61 @@ def train_like_a_user(args: argparse.Namespace, data_dir: Path) -> tuple[Path, f
     from api.app import create_app
     from shared.settings import Settings
 
-    settings = Settings(data_dir=data_dir, worker_threads=args.threads, piper_voices_dir=args.piper_voices)
+    settings = Settings(data_dir=data_dir, worker_threads=threads, piper_voices_dir=piper_voices)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.resolved_database_url)
     app = create_app(settings)
     # Litestar's default logging config puts the root logger at INFO: a line per poll would bury the progress.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with TestClient(app=app) as client:
-        expect(client.post("/datasets", json={"name": DATASET, "wake_phrase": PHRASE}), 201)
-        started = time.monotonic()
-        synthesize = {"phrase": PHRASE, "count": args.count, "seed": args.seed}
-        queued = client.post(f"/datasets/{DATASET}/synthesize", json=synthesize)
-        wait(client, expect(queued, 202)["id"], SYNTH_TIMEOUT_S)
-        counts = client.get(f"/datasets/{DATASET}").json()["clip_counts"]
-        print(f"synthesized {counts} in {time.monotonic() - started:.0f} s")
-        body: dict[str, Any] = {"dataset": DATASET}
-        overrides = {} if args.overrides is None else json.loads(args.overrides)
-        if args.seed:
-            overrides.setdefault("seed", args.seed)
-        if overrides:
-            body["config_overrides"] = overrides
-        started = time.monotonic()
-        job = wait(client, expect(client.post("/train", json=body), 202)["id"], TRAIN_TIMEOUT_S)
-        elapsed = time.monotonic() - started
+        yield client
+
+
+def synthesize_dataset(client: Any, name: str, *, count: int, seed: int) -> dict[str, int]:
+    """Create the dataset and synthesize it with the product's defaults but `count`; its clip counts."""
+    expect(client.post("/datasets", json={"name": name, "wake_phrase": PHRASE}), 201)
+    started = time.monotonic()
+    synthesize = {"phrase": PHRASE, "count": count, "seed": seed}
+    wait(client, expect(client.post(f"/datasets/{name}/synthesize", json=synthesize), 202)["id"], SYNTH_TIMEOUT_S)
+    counts = client.get(f"/datasets/{name}").json()["clip_counts"]
+    print(f"synthesized {counts} in {time.monotonic() - started:.0f} s")
+    return counts
+
+
+def train_job(client: Any, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """POST /train with `body` and wait for it; the finished job and its seconds from start to finish."""
+    started = time.monotonic()
+    job = wait(client, expect(client.post("/train", json=body), 202)["id"], TRAIN_TIMEOUT_S)
+    elapsed = time.monotonic() - started
     if job["started_at"] and job["finished_at"]:
         elapsed = (
             datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])
         ).total_seconds()
-    export = data_dir / "jobs" / job["id"] / "export"
+    return job, elapsed
+
+
+def train_body(dataset: str, overrides: str | None, seed: int) -> dict[str, Any]:
+    """The POST /train body: product defaults unless `overrides` (JSON), and the seed when not 0."""
+    body: dict[str, Any] = {"dataset": dataset}
+    config = {} if overrides is None else json.loads(overrides)
+    if seed:
+        config.setdefault("seed", seed)
+    if config:
+        body["config_overrides"] = config
+    return body
+
+
+def export_dir(data_dir: Path, job: dict[str, Any]) -> Path:
+    """A finished train job's export folder on the embedded product's data volume."""
+    return data_dir / "jobs" / job["id"] / "export"
+
+
+def train_like_a_user(args: argparse.Namespace, data_dir: Path) -> tuple[Path, float]:
+    """Synthesize and train through the embedded product's API; the export folder and the training job's seconds."""
+    with embedded_product(data_dir, threads=args.threads, piper_voices=args.piper_voices) as client:
+        synthesize_dataset(client, DATASET, count=args.count, seed=args.seed)
+        job, elapsed = train_job(client, train_body(DATASET, args.overrides, args.seed))
+    export = export_dir(data_dir, job)
     if args.save:
         shutil.copytree(export, args.save, dirs_exist_ok=True)
         print(f"export copied to {args.save}")

@@ -29,8 +29,9 @@ from worker.training.draws import make_generator
 from worker.training.export import ONNX, ONNX_INT8, export_model
 from worker.training.features import SAMPLE_RATE, LogMel
 from worker.training.model import WakeWordModel, parameter_count
+from worker.training.objective import warmup_cosine, weighted_loss
 from worker.training.rooms import ReverbConfig, load_or_build_rir_bank
-from worker.training.trainer import TrainingClip, _augmenter, train, warmup_cosine, weighted_loss
+from worker.training.trainer import TrainingClip, _augmenter, train
 
 DEFAULTS = TrainingConfig()
 """A job's config when the user overrides nothing: what "time to a model" means unless flags say otherwise."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +21,11 @@ PRESET_NAME_RULE = NAME_RULE
 MAX_DESCRIPTION_CHARS = 200
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+FRONT_END = "log-mel 40 bands, 25 ms every 10 ms, 16 kHz"
+"""What the model hears (worker/training/features.py); a new front end must change it, so that no fine-tune starts
+from a model that heard something else. Models from before this was recorded heard this one."""
+FINETUNE_KEPT: dict[str, str] = {"preset": "architecture", "window_s": "window"}
+"""The settings a fine-tune must share with its base, by what they set: the weights only fit that network."""
 
 
 class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -51,6 +57,20 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     """Stop after this many epochs without a better validation FRR at the target FA/h; 0 never stops early.
 
     Only the second half of the epochs counts: the best of those is exported, and the run can stop early there."""
+    base_job: uuid.UUID | None = None
+    """A succeeded train job whose model this one fine-tunes on the current clips, keeping its architecture, front
+    end and window; the rest of the config starts from that job's."""
+    finetune_fraction: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1 / 3
+    """With `base_job`: the share of the epochs a fine-tune runs (at least one)."""
+    finetune_lr_factor: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.3
+    """With `base_job`: the learning rate's peak is `learning_rate` times this; the base already sits near a minimum
+    that a full rate would shake it out of."""
+    user_clip_weight: Annotated[float, msgspec.Meta(ge=1, le=100)] = 4.0
+    """How much more often a clip of the user's own (a recording or upload with a speaker) is drawn than another of
+    its class: a few dozen takes next to hundreds of synthetic clips would otherwise hardly be seen."""
+    user_batch_share: Annotated[float, msgspec.Meta(ge=0, le=0.9)] = 0.25
+    """The share of each batch's positive rows, and of its negative rows, kept for the user's own clips of that
+    class when there are any; 0 leaves it to `user_clip_weight`."""
 
 
 class ConfigError(ValueError):
@@ -110,15 +130,19 @@ def resolve_config(
     preset: str | None,
     overrides: dict[str, Any] | None,
     presets: Mapping[str, PresetDefinition] = BUILT_IN_PRESETS,
+    *,
+    base: Mapping[str, Any] | None = None,
 ) -> TrainingConfig:
-    """Defaults, then the named one of `presets`, then the user's overrides; raise ConfigError naming what is wrong."""
-    values: dict[str, Any] = {}
+    """Defaults, then `base` (a fine-tune's base job's config), then the named one of `presets`, then the user's
+    overrides; raise ConfigError naming what is wrong."""
+    known = set(TrainingConfig.__struct_fields__)
+    # A base from another version may hold settings this one lacks: they did not shape its weights here.
+    values: dict[str, Any] = {key: value for key, value in (base or {}).items() if key in known}
     if preset is not None:
         if preset not in presets:
             raise ConfigError(f"unknown preset {preset!r}; use one of: {', '.join(presets)}")
         values.update(presets[preset].values)
     overrides = overrides or {}
-    known = set(TrainingConfig.__struct_fields__)
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(
@@ -213,6 +237,25 @@ def _environment_preset(name: str, entry: object) -> PresetDefinition:
     except ConfigError as exc:
         raise PresetError(f"{where}: {exc}") from None
     return PresetDefinition(name=name, description=description.strip(), source="environment", values=config)
+
+
+def check_finetune(
+    config: TrainingConfig, base_config: Mapping[str, Any], base_front_end: str | None, base_job: object
+) -> None:
+    """Raise ConfigError when the config's model cannot start from the base's weights, saying which setting differs."""
+    if (base_front_end or FRONT_END) != FRONT_END:
+        raise ConfigError(
+            f"base_job {base_job} heard another front end ({base_front_end}) than this version trains on "
+            f"({FRONT_END}): its weights do not fit; train without base_job"
+        )
+    for key, what in FINETUNE_KEPT.items():
+        wanted, kept = getattr(config, key), base_config.get(key)
+        if wanted != kept:
+            raise ConfigError(
+                f"base_job {base_job} has {what} {key}={kept!r} and this config asks for {key}={wanted!r}: a "
+                f"fine-tune keeps its base's {what}; leave {key!r} out (or the preset that sets it), or train "
+                "without base_job"
+            )
 
 
 def check_budget(config: TrainingConfig, *, max_batch_audio_s: float, max_training_audio_h: float) -> None:

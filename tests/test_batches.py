@@ -8,7 +8,7 @@ import torch
 
 from worker.training.augment import AugmentConfig, Augmenter
 from worker.training.batches import BackgroundStream, BatchMaker, NegativeMix, Prefetcher
-from worker.training.data import BalancedSampler
+from worker.training.data import BalancedSampler, user_clips
 
 pytestmark = pytest.mark.unit
 
@@ -125,3 +125,69 @@ def test_babble_goes_under_positive_rows_at_the_drawn_snr() -> None:
         clean = row - speech
         assert speech > 0
         assert 10 * torch.log10(clean.square().mean() / speech**2) == pytest.approx(10.0, abs=1e-3)
+
+
+# The user's own clips: drawn more often, and a share of every batch kept for them.
+
+
+def _user_sampler(
+    *, weight: float, share: float, seed: int = 0, batch: int = 16
+) -> tuple[BalancedSampler, np.ndarray, np.ndarray]:
+    """40 positives (4 of them the user's) and 60 negatives (6 the user's), all on the training side."""
+    labels = np.array([1] * 40 + [0] * 60)
+    user = np.zeros(labels.size, dtype=bool)
+    user[[0, 1, 2, 3, 40, 41, 42, 43, 44, 45]] = True
+    sampler = BalancedSampler(
+        np.arange(labels.size),
+        labels,
+        batch,
+        np.random.default_rng(seed),
+        user=user,
+        user_weight=weight,
+        user_share=share,
+    )
+    return sampler, labels, user
+
+
+def test_the_users_clips_fill_their_share_of_the_rows_of_each_label_in_every_batch() -> None:
+    sampler, labels, user = _user_sampler(weight=1.0, share=0.25)
+    assert (sampler.user_positives.size, sampler.user_negatives.size) == (4, 6)
+    for _ in range(300):
+        batch = sampler.draw()
+        for value in (1, 0):
+            rows = batch[labels[batch] == value]
+            assert user[rows].sum() >= np.ceil(0.25 * rows.size), (value, rows)
+
+
+def test_the_users_clips_are_drawn_weight_times_as_often_as_the_others_of_their_label() -> None:
+    sampler, labels, user = _user_sampler(weight=4.0, share=0.0)
+    counts = np.bincount(np.concatenate([sampler.draw() for _ in range(3000)]), minlength=labels.size)
+    for value in (1, 0):
+        mine, others = counts[(labels == value) & user].mean(), counts[(labels == value) & ~user].mean()
+        assert mine / others == pytest.approx(4.0, rel=0.1), value
+
+
+def test_share_and_weight_together_give_the_users_clips_their_expected_part_of_each_label() -> None:
+    sampler, labels, user = _user_sampler(weight=4.0, share=0.25)
+    drawn = np.concatenate([sampler.draw() for _ in range(3000)])
+    for value, (mine, others) in ((1, (4, 36)), (0, (6, 54))):
+        rows = drawn[labels[drawn] == value]
+        expected = 0.25 + 0.75 * 4 * mine / (4 * mine + others)
+        assert user[rows].mean() == pytest.approx(expected, abs=0.02), value
+
+
+def test_without_the_users_clips_the_batches_are_those_of_the_plain_sampler() -> None:
+    labels = np.array([1] * 10 + [0] * 20)
+    indices = np.arange(labels.size)
+    plain = BalancedSampler(indices, labels, 9, np.random.default_rng(3))
+    nobody = BalancedSampler(
+        indices, labels, 9, np.random.default_rng(3), user=np.zeros(30, dtype=bool), user_weight=4.0, user_share=0.25
+    )
+    for _ in range(20):
+        assert np.array_equal(plain.draw(), nobody.draw())
+
+
+def test_the_users_clips_are_recordings_and_uploads_that_name_a_speaker() -> None:
+    sources = ["recording", "upload", "synthetic", "recording", "upload", None]
+    speakers = ["ana", "ben", "espeak-en", None, "  ", "ana"]
+    assert user_clips(sources, speakers).tolist() == [True, True, False, False, False, False]

@@ -348,6 +348,94 @@ def test_recording_with_a_fake_microphone_adds_clips_to_the_table(server: Server
     assert tab.unexpected_errors() == []
 
 
+def test_a_guided_session_records_my_voice_and_room_then_fine_tunes_the_datasets_model(
+    server: Server, tab: Tab
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post("/datasets", json={"name": "voice", "wake_phrase": "hey jarvis"}).raise_for_status()
+        for label, freq in (("positive", 900.0), ("negative", 250.0)):
+            files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
+            http.post("/datasets/voice/recordings", files=files, data={"label": label}).raise_for_status()
+    page = tab.page
+    page.goto(f"{server.url}/#/datasets/voice")
+    page.get_by_text("Enough clips to train.").wait_for()
+    card = page.locator("section", has=page.get_by_role("heading", name="Record in the browser"))
+    card.get_by_label("Takes").fill("2")
+    card.get_by_label("Seconds per take").fill("1")
+    card.get_by_label("Seconds of room").fill("5")
+    card.get_by_role("button", name="Record my voice").click()
+    card.get_by_text("Step 1 of 10: say “hey jarvis” now").wait_for()
+    card.get_by_text(re.compile(r"Step 8 of 10: say “hey travis” \(not the wake phrase\)")).wait_for(timeout=60_000)
+    card.get_by_text("Step 10 of 10: stay quiet for 5 s: recording your room").wait_for(timeout=30_000)
+    card.get_by_text("Done: 2 takes of the phrase, 7 other phrases and 1 room recording stored as me.").wait_for(
+        timeout=30_000
+    )
+
+    clips = httpx.get(f"{server.url}/datasets/voice/recordings", params={"source": "recording"}).json()["items"]
+    assert {c["speaker"] for c in clips} == {"me"}, "a blank speaker becomes “me”: the user's own clips need one"
+    by_label = {label: [c for c in clips if c["label"] == label] for label in ("positive", "negative", "noise")}
+    assert [len(by_label[label]) for label in ("positive", "negative", "noise")] == [2, 7, 1]
+    notes = sorted(c["notes"] for c in by_label["negative"])
+    assert notes[:2] == ["near miss: hey harvis", "near miss: hey travis"]
+    assert all(n.startswith("said: ") for n in notes[2:]) and len(set(notes[2:])) == 5
+    assert all(c["duration_s"] >= 3.4 for c in by_label["negative"] if c["notes"].startswith("said: "))
+    assert 4.9 <= by_label["noise"][0]["duration_s"] <= 5.1
+
+    # Nothing trained yet: the button says why it cannot start.
+    train = card.get_by_role("button", name="Train with my voice")
+    expect(train).to_be_disabled()
+    expect(card.locator("#voice-why")).to_contain_text("No training of this dataset has finished yet")
+    tab.screenshot("13-voice-no-model")
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        base = http.post("/train", json={"dataset": "voice", "preset": "tiny", "config_overrides": COMPARED})
+        base_id = base.raise_for_status().json()["id"]
+        wait_for_status(http, base_id, "succeeded")
+    # The job's events reach the page: the button wakes up, naming the model it will start from.
+    expect(train).to_be_enabled(timeout=30_000)
+    expect(card.locator("#voice-why")).to_contain_text(f"Fine-tunes job {base_id[:8]}")
+    tab.screenshot("13-voice-ready")
+    train.click()
+    page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
+    job_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator(f"a[data-base-job='{base_id}']")).to_have_text(f"job {base_id[:8]}")
+    page.locator(".status .badge.succeeded").wait_for(timeout=120_000)
+    job = httpx.get(f"{server.url}/jobs/{job_id}").json()
+    assert job["config"]["base_job"] == base_id and job["metrics"]["fine_tuned_from"] == base_id
+    assert "fine-tuning the model of job" in page.locator(".logs").inner_text()
+    assert tab.unexpected_errors() == []
+
+
+def test_the_model_to_fine_tune_is_the_lowest_validation_frr_and_the_newest_of_a_tie(server: Server, tab: Tab) -> None:
+    page = tab.page
+    page.goto(f"{server.url}/")
+    best = page.evaluate(
+        """async () => {
+            const { bestBaseJob } = await import("./js/pages/record-card.js");
+            // A succeeded train job made on day `day` of a month, with its validation FRR (null: not calibrated).
+            const job = (id, frr, day, more = {}) => ({ id, kind: "train", status: "succeeded",
+                created_at: `2026-01-0${day}T10:00:00+00:00`, metrics: frr === null ? {} : { val_frr: frr }, ...more });
+            return {
+                lowest: bestBaseJob([job("a", 0.2, 3), job("b", 0.05, 1), job("c", 0.1, 2)]).id,
+                tie: bestBaseJob([job("a", 0.1, 1), job("b", 0.1, 3), job("c", 0.1, 2)]).id,
+                uncalibrated: bestBaseJob([job("a", null, 3), job("b", 0.9, 1)]).id,
+                noneCalibrated: bestBaseJob([job("a", null, 1), job("b", null, 2)]).id,
+                onlyTrainJobs: bestBaseJob([
+                    job("e", 0.0, 5, { kind: "evaluate" }), job("f", 0.0, 5, { status: "failed" }), job("t", 0.5, 1),
+                ]).id,
+                nothing: bestBaseJob([]),
+            };
+        }"""
+    )
+    assert best == {
+        "lowest": "b",
+        "tie": "b",
+        "uncalibrated": "b",
+        "noneCalibrated": "b",
+        "onlyTrainJobs": "t",
+        "nothing": None,
+    }
+
+
 def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_restored(server: Server, tab: Tab) -> None:
     httpx.post(f"{server.url}/datasets", json={"name": "live"}).raise_for_status()
     page = tab.page

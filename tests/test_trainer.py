@@ -315,7 +315,7 @@ def test_training_stops_early_when_validation_stops_improving(
 
 
 def test_hard_negative_weighting_counts_confident_false_accepts_more() -> None:
-    from worker.training.trainer import weighted_loss
+    from worker.training.objective import weighted_loss
 
     labels = torch.tensor([1.0, 0.0, 0.0])
     logits = torch.tensor([2.0, 3.0, -3.0])

@@ -168,6 +168,7 @@ def _train_and_export(
 ) -> str:
     import torch
 
+    from worker.training.export import CHECKPOINT
     from worker.training.trainer import TrainingClip, TrainingStopped, train
 
     torch.set_num_threads(max(1, threads))
@@ -190,6 +191,7 @@ def _train_and_export(
             hooks,
             device=device,
             cache_dir=settings.resolved_cache_dir,
+            base_checkpoint=storage.job_export_dir(config.base_job) / CHECKPOINT if config.base_job else None,
         )
     except TrainingStopped:
         return _stopped(job, attempt, store, flags, settings)

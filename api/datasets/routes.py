@@ -11,13 +11,14 @@ from litestar.params import JSONBody, QueryParameter
 from api.datasets.schemas import Dataset, DatasetCreate, DatasetMetrics, DatasetUpdate
 from api.datasets.service import DatasetService
 from api.error_responses import errors
-from api.recordings.schemas import DatasetQuality
+from api.recordings.prompts import recording_prompts
+from api.recordings.schemas import DatasetQuality, RecordingPrompts
 from api.recordings.service import RecordingService
-from api.validation import DatasetName
+from api.validation import DatasetName, refuse_unstorable
 
 
 class DatasetController(Controller):
-    """`/datasets`: create, list, read, update, delete, metrics."""
+    """`/datasets`: create, list, read, update, delete, metrics, quality, recording prompts."""
 
     path = "/datasets"
     tags = ["datasets"]
@@ -63,3 +64,21 @@ class DatasetController(Controller):
     async def dataset_quality(self, name: DatasetName, recordings: NamedDependency[RecordingService]) -> DatasetQuality:
         """Dataset QA: duration and level histograms, per-speaker and per-source figures, and the flagged clips."""
         return await recordings.quality(name)
+
+    @get("/{name:str}/prompts", responses=errors(404, 422))
+    async def prompts(
+        self,
+        name: DatasetName,
+        datasets: NamedDependency[DatasetService],
+        language: Annotated[
+            str,
+            QueryParameter(
+                description="the language of the sentences, e.g. en, de (English where there are none)",
+                min_length=1,
+                max_length=32,
+            ),
+        ] = "en",
+    ) -> RecordingPrompts:
+        """What a guided recording asks for besides the wake phrase: everyday sentences and near misses of it."""
+        dataset = await datasets.get(name)
+        return recording_prompts(dataset.wake_phrase, refuse_unstorable(language, "language"))

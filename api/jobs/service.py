@@ -16,13 +16,21 @@ from api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from api.events.recorder import EventRecorder
 from api.jobs import schemas
 from api.jobs.dispatch import Dispatcher
+from api.jobs.finetune import find_base_job
 from api.synthesis.service import check_request, piper_voices
 from api.validation import check_page, check_sequence, refuse_unstorable
 from shared.db.base import utcnow
 from shared.db.models import FINISHED_STATES, JOB_STATES, Clip, Dataset, Event, Job
 from shared.settings import Settings
 from shared.storage import Storage
-from shared.training_config import ConfigError, PresetDefinition, check_budget, config_to_dict, resolve_config
+from shared.training_config import (
+    ConfigError,
+    PresetDefinition,
+    check_budget,
+    check_finetune,
+    config_to_dict,
+    resolve_config,
+)
 
 MAX_LOG_PAGE = 1000
 
@@ -50,8 +58,13 @@ class JobService:
     async def submit(self, request: schemas.TrainRequest) -> schemas.Job:
         """Record a queued job with the exact clips and resolved config, then hand it to a worker."""
         dataset = await self.datasets.get(request.dataset)
+        base = await find_base_job(self.session, self.storage, request.config_overrides)
         try:
-            config = resolve_config(request.preset, request.config_overrides, self.presets)
+            config = resolve_config(
+                request.preset, request.config_overrides, self.presets, base=base.config if base else None
+            )
+            if base is not None:
+                check_finetune(config, base.config, (base.metrics or {}).get("front_end"), base.id)
             check_budget(
                 config,
                 max_batch_audio_s=self.settings.max_batch_audio_s,

@@ -118,3 +118,14 @@ class DatasetQuality(msgspec.Struct):
     by_source: list[GroupQuality]
     flagged: list[FlaggedClip]
     unmeasured: int = 0
+
+
+class RecordingPrompts(msgspec.Struct):
+    """What a guided recording session asks the user to say besides the wake phrase; both are stored as negatives."""
+
+    wake_phrase: str | None
+    language: str
+    sentences: list[str]
+    """Everyday sentences that do not hold the wake phrase (English where the language has none)."""
+    near_misses: list[str]
+    """Phrases that sound like the wake phrase, those as long as it first; empty without a wake phrase."""

@@ -14,12 +14,12 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
+from shared.phrases import near_misses, ordinary_sentences, words
 from shared.synthesis_voices import PREFIXES, plan_voices
 from worker.synthesis.audio import SAMPLE_RATE
 from worker.synthesis.espeak import EspeakSynthesizer
 from worker.synthesis.fresh import call_in_fresh_process
 from worker.synthesis.noise import NOISE_COLOURS, coloured_noise
-from worker.synthesis.phrases import near_misses, ordinary_sentences, words
 from worker.synthesis.pico import PicoSynthesizer, zero_memory_per_call
 from worker.synthesis.piper import PiperSynthesizer
 

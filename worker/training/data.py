@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,10 +220,35 @@ def _choose_speakers(
     return best
 
 
-class BalancedSampler:
-    """Batches drawn with replacement, half positives and half negatives (the odd one's class by coin flip)."""
+def user_clips(sources: Sequence[str | None], speakers: Sequence[str | None]) -> np.ndarray:
+    """Per clip, True for the user's own: recorded or uploaded, with a speaker named."""
+    return np.array(
+        [
+            source in USER_SOURCES and isinstance(speaker, str) and bool(speaker.strip())
+            for source, speaker in zip(sources, speakers, strict=True)
+        ],
+        dtype=bool,
+    )
 
-    def __init__(self, indices: np.ndarray, labels: np.ndarray, batch_size: int, rng: np.random.Generator) -> None:
+
+class BalancedSampler:
+    """Batches drawn with replacement, half positives and half negatives (the odd one's class by coin flip).
+
+    The user's own clips (`user`, a mask over all clips) are drawn `user_weight` times as often as the others of
+    their class, and fill at least `user_share` of each class's rows of every batch when the class has any.
+    """
+
+    def __init__(
+        self,
+        indices: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        rng: np.random.Generator,
+        *,
+        user: np.ndarray | None = None,
+        user_weight: float = 1.0,
+        user_share: float = 0.0,
+    ) -> None:
         self.positives = indices[labels[indices] == 1]
         self.negatives = indices[labels[indices] == 0]
         if self.positives.size == 0 or self.negatives.size == 0:
@@ -232,13 +258,46 @@ class BalancedSampler:
             )
         self.batch_size = batch_size
         self.rng = rng
+        self.user_share = user_share
+        mask = np.zeros(labels.size, dtype=bool) if user is None else np.asarray(user, dtype=bool)
+        self.classes = [_ClassDraw(members, mask[members], user_weight) for members in (self.positives, self.negatives)]
+
+    @property
+    def user_positives(self) -> np.ndarray:
+        """The user's own positive clips among the training ones."""
+        return self.classes[0].user
+
+    @property
+    def user_negatives(self) -> np.ndarray:
+        """The user's own negative and noise clips among the training ones."""
+        return self.classes[1].user
 
     def draw(self) -> np.ndarray:
         """The clip indices of the next batch."""
         n_pos = self.batch_size // 2 + int(self.batch_size % 2 and self.rng.random() < 0.5)
+        positives, negatives = self.classes
         return np.concatenate(
             [
-                self.rng.choice(self.positives, size=n_pos),
-                self.rng.choice(self.negatives, size=self.batch_size - n_pos),
+                positives.draw(n_pos, self.user_share, self.rng),
+                negatives.draw(self.batch_size - n_pos, self.user_share, self.rng),
             ]
         )
+
+
+class _ClassDraw:
+    """One class's clips and how to draw `count` of them."""
+
+    def __init__(self, members: np.ndarray, is_user: np.ndarray, user_weight: float) -> None:
+        self.members = members
+        self.user = members[is_user]
+        self.p: np.ndarray | None = None
+        if self.user.size:
+            weights = np.where(is_user, user_weight, 1.0)
+            self.p = weights / weights.sum()
+
+    def draw(self, count: int, user_share: float, rng: np.random.Generator) -> np.ndarray:
+        if self.p is None:
+            # Without the user's clips the draw is what it always was, so runs on synthetic data keep their batches.
+            return rng.choice(self.members, size=count)
+        kept = min(count, math.ceil(user_share * count - 1e-9))
+        return np.concatenate([rng.choice(self.user, size=kept), rng.choice(self.members, size=count - kept, p=self.p)])

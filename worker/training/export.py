@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from shared.training_config import TrainingConfig, config_to_dict
+from shared.training_config import FRONT_END, TrainingConfig, config_to_dict
 from worker.training.features import SAMPLE_RATE
 from worker.training.model import WakeWordModel
 
@@ -53,6 +53,7 @@ def _write(model: WakeWordModel, config: TrainingConfig, window_samples: int, ex
             "config": config_dict,
             "sample_rate": SAMPLE_RATE,
             "window_samples": window_samples,
+            "front_end": FRONT_END,
         },
         export_dir / CHECKPOINT,
     )

@@ -13,20 +13,30 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from shared.training_config import TrainingConfig
+from shared.training_config import FRONT_END, TrainingConfig
+from worker.training import finetune
 from worker.training.augment import AugmentConfig, Augmenter
 from worker.training.background import load_or_build_speech_bank
 from worker.training.batches import BackgroundStream, BatchMaker, Prefetcher
 from worker.training.coverage import coverage_warnings, validation_coverage
-from worker.training.data import BalancedSampler, fit_window, label_value, load_audio, split_clips, stack_windows
+from worker.training.data import (
+    BalancedSampler,
+    fit_window,
+    label_value,
+    load_audio,
+    split_clips,
+    stack_windows,
+    user_clips,
+)
 from worker.training.draws import make_generator
 from worker.training.evaluate import binary_metrics, score_logits
 from worker.training.export import export_model
 from worker.training.features import SAMPLE_RATE
-from worker.training.model import WakeWordModel, parameter_count
+from worker.training.model import parameter_count
+from worker.training.objective import warmup_cosine, weighted_loss
 from worker.training.plots import write_plots
 from worker.training.spectral import perturb_spectra
-from worker.training.validation import ValidationAudio
+from worker.training.validation import ValidationAudio, streaming_metrics
 
 BANK_SEED = 0
 """The background speech bank's seed: fixed, so one cached bank serves every job."""
@@ -101,8 +111,12 @@ def train(
     *,
     device: str | None = None,
     cache_dir: Path | None = None,
+    base_checkpoint: Path | None = None,
 ) -> TrainingResult:
-    """Train a wake-word model on the clips, export it into export_dir and return its metrics and file names."""
+    """Train a wake-word model on the clips, export it into export_dir and return its metrics and file names.
+
+    With `config.base_job`, the model starts from `base_checkpoint` (that job's model.pt) and fine-tunes.
+    """
     torch_device = pick_device(device)
     seed_everything(config.seed)
     # One generator for the split, batches and crops, so a run is reproducible from the config alone.
@@ -114,11 +128,25 @@ def train(
     split = split_clips(labels, speakers, rng, sources=sources)
     hooks.log(split.message, split.level)
     train_idx, val_idx = split.train, split.val
-    sampler = BalancedSampler(train_idx, labels, config.batch_size, rng)
+    sampler = BalancedSampler(
+        train_idx,
+        labels,
+        config.batch_size,
+        rng,
+        user=user_clips(sources, speakers),
+        user_weight=config.user_clip_weight,
+        user_share=config.user_batch_share,
+    )
     hooks.log(
         f"{train_idx.size} clips for training ({sampler.positives.size} positive, {sampler.negatives.size} "
         f"negative/noise), {val_idx.size} held out for validation ({int(labels[val_idx].sum())} positive)"
     )
+    if sampler.user_positives.size or sampler.user_negatives.size:
+        hooks.log(
+            f"your own clips in training: {sampler.user_positives.size} positive, {sampler.user_negatives.size} "
+            f"negative/noise; each is drawn {config.user_clip_weight:g}x as often as another of its class and they "
+            f"fill at least {100 * config.user_batch_share:.0f}% of the rows of their class in every batch"
+        )
     if val_idx.size == 0:
         hooks.log("too few clips to hold any out: no validation metrics for this run", "warning")
     audio = [load_audio(clip.path) for clip in clips]
@@ -128,11 +156,17 @@ def train(
         # Minutes of a dataset's negatives say little about a rate per hour of people talking; this adds some.
         validation.bank = load_or_build_speech_bank(cache_dir, VALIDATION_BANK_S, VALIDATION_BANK_SEED)
 
-    model = WakeWordModel(config.preset).to(torch_device)
+    model = finetune.start_model(config, base_checkpoint)
+    model = model.to(torch_device)
     judged = {"window": window, "target": config.target_fa_per_hour}
     parameters = parameter_count(model)
     hooks.log(f"model preset {config.preset}: {parameters} parameters, on {torch_device}")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    plan = finetune.schedule(config)
+    epochs = plan.epochs
+    base_metrics = finetune.judge_base(
+        model, config, plan, val_windows, labels[val_idx], validation, judged, torch_device, hooks
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=plan.learning_rate)
     # The weights judged and exported are a running average of the trained ones: one step's weights swing with the
     # batch it saw, and validation on synthetic voices is too small to pick the lucky ones reliably.
     averaged = (
@@ -170,13 +204,13 @@ def train(
     use_amp = torch_device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    total_steps = config.epochs * config.steps_per_epoch
+    total_steps = epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup_fraction))
     best_state: dict[str, torch.Tensor] | None = None
     best_key: tuple[float, ...] | None = None
     best_epoch = 0
     stale_epochs = 0
-    min_epochs = math.ceil(config.epochs / 2)
+    min_epochs = math.ceil(epochs / 2)
     history: list[dict[str, float]] = []
     started = time.monotonic()
     step_time = 0.0
@@ -185,7 +219,7 @@ def train(
     val_metrics: dict[str, float] = {}
     model.train()
     with Prefetcher(maker, threaded=torch_device.type == "cpu") as batches:
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(1, epochs + 1):
             losses = []
             for _ in range(config.steps_per_epoch):
                 if hooks.should_stop():
@@ -241,15 +275,15 @@ def train(
             history.append({"epoch": float(epoch), "loss": epoch_loss, **val_metrics})
             hooks.progress(
                 epoch=epoch,
-                epochs=config.epochs,
+                epochs=epochs,
                 step=step,
                 total_steps=total_steps,
                 loss=epoch_loss,
                 metrics=val_metrics,
             )
             summary = ", ".join(f"{name} {value:.4f}" for name, value in val_metrics.items())
-            hooks.log(f"epoch {epoch}/{config.epochs}: loss {epoch_loss:.4f}" + (f", {summary}" if summary else ""))
-            if config.patience and stale_epochs >= config.patience and epoch < config.epochs:
+            hooks.log(f"epoch {epoch}/{epochs}: loss {epoch_loss:.4f}" + (f", {summary}" if summary else ""))
+            if config.patience and stale_epochs >= config.patience and epoch < epochs:
                 hooks.log(
                     f"early stop after epoch {epoch}: no better validation FRR at {config.target_fa_per_hour} FA/h "
                     f"(or loss) for {config.patience} epochs"
@@ -321,7 +355,9 @@ def train(
         "train_clips": float(train_idx.size),
         "val_clips": float(val_idx.size),
         "data_wait_share": data_share,
+        **base_metrics,
         **parity,
+        "front_end": FRONT_END,
         "validation_coverage": coverage,
         "warnings": warnings,
     }
@@ -354,43 +390,6 @@ def train(
     plots = write_plots(export_dir, report, hooks)
     (export_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     return TrainingResult(metrics=metrics, files=[*files, *plots, "metrics.json"])
-
-
-def streaming_metrics(evaluation: dict) -> dict[str, float]:
-    """The validation FRR, FA/h and threshold at the calibration, and the ROC AUC; none without a calibration."""
-    calibration = evaluation.get("calibration")
-    if not calibration:
-        return {}
-    return {
-        "val_frr": calibration["frr"],
-        "val_fa_per_hour": calibration["fa_per_hour"],
-        "val_threshold": calibration["threshold"],
-        "val_roc_auc": evaluation["roc_auc"],
-    }
-
-
-def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, hard_negative_weight: float) -> torch.Tensor:
-    """Binary cross-entropy where a negative counts more the higher the model scores it.
-
-    A negative at probability p weighs 1 + hard_negative_weight * p: windows that nearly fire (near-miss phrases,
-    parts of the phrase) are where false accepts come from, and plain BCE gives them the same weight as silence.
-    """
-    per_example = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
-    weight = 1.0 + hard_negative_weight * torch.sigmoid(logits.detach()) * (1.0 - labels)
-    return (per_example * weight).sum() / weight.sum()
-
-
-def warmup_cosine(total_steps: int, warmup_fraction: float):
-    """The learning-rate factor per step: linear warm-up, then cosine decay to a tenth."""
-    warmup = max(1, round(total_steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 def _augmenter(

@@ -97,3 +97,16 @@ class ValidationAudio:
             evaluation["near_miss_accept_rate"] = float(np.mean(scores >= calibration["threshold"]))
             evaluation["near_miss_clips"] = len(self.phrases)
         return evaluation
+
+
+def streaming_metrics(evaluation: dict) -> dict[str, float]:
+    """The validation FRR, FA/h and threshold at the calibration, and the ROC AUC; none without a calibration."""
+    calibration = evaluation.get("calibration")
+    if not calibration:
+        return {}
+    return {
+        "val_frr": calibration["frr"],
+        "val_fa_per_hour": calibration["fa_per_hour"],
+        "val_threshold": calibration["threshold"],
+        "val_roc_auc": evaluation["roc_auc"],
+    }

@@ -3,12 +3,11 @@
 
 import { api, authedUrl, subscribe } from "../api.js";
 import { h, fill, field, select, debounce, notify, showError, fmtDate, fmtNum, tableWrap } from "../dom.js";
-import { Microphone } from "../recorder.js";
 import { jobTable } from "./jobs.js";
 import { synthesizeCard } from "./synthesize.js";
 import { qualityCard } from "./quality-card.js";
+import { LABELS, recordCard } from "./record-card.js";
 
-const LABELS = [["positive", "positive"], ["negative", "negative"], ["noise", "noise"]];
 const SOURCES = [["upload", "upload"], ["recording", "recording"], ["synthetic", "synthetic"], ["device", "device"]];
 // The clip table's sortable columns (the API's `sort` keys) and the way each first sorts when chosen.
 const SORTABLE = { created_at: ["Created", "-"], duration_s: ["Duration", "-"], label: ["Label", ""] };
@@ -26,7 +25,7 @@ export function render(main, name) {
   const speakers = select("speaker", [["", "all speakers"]], "", { class: "speaker-filter" });
   const pager = h("div", { class: "pager" });
   const jobsBody = tableWrap();
-  const recorder = recordCard(path, state);
+  const recorder = recordCard(name);
   const train = trainCard(name);
   const synthesize = synthesizeCard(name);
   const quality = qualityCard(name);
@@ -169,6 +168,7 @@ export function render(main, name) {
     try {
       const jobs = await api.get("/jobs", { dataset: name, limit: 20 });
       if (state.alive) fill(jobsBody, jobTable(jobs.items, { showDataset: false }));
+      recorder.jobsChanged();
     } catch (err) {
       if (state.alive) fill(jobsBody, h("p", { class: "error" }, err.detail || String(err)));
     }
@@ -304,131 +304,6 @@ function uploadCard(path) {
     input,
     zone,
   );
-}
-
-const PROMPTS = {
-  positive: (phrase) => `say “${phrase || "the wake phrase"}”`,
-  negative: () => "say something else: a near miss or any other words",
-  noise: () => "stay quiet: record the room",
-};
-
-function recordCard(path, state) {
-  const label = select("label", LABELS, "positive");
-  const speaker = h("input", { name: "speaker", autocomplete: "off", maxlength: 128 });
-  const takes = h("input", { name: "takes", type: "number", min: 1, max: 50, value: 10 });
-  const seconds = h("input", { name: "seconds", type: "number", min: 0.5, max: 10, step: 0.5, value: 2 });
-  const start = h("button", { type: "button", class: "primary" }, "Record 10 takes");
-  const stopButton = h("button", { type: "button", disabled: true }, "Stop");
-  const prompt = h("p", { class: "prompt", "aria-live": "assertive" }, "Press record; each take is prompted in turn.");
-  const level = h("div", { class: "level", "aria-hidden": "true" }, h("div", { class: "level-fill" }));
-  const list = h("ol", { class: "takes" });
-  const tally = h("p", { class: "muted tally", "aria-live": "polite" });
-  let phrase = "";
-  let controller = null;
-  let mic = null;
-
-  takes.addEventListener("input", () => { start.textContent = `Record ${takes.value || 0} takes`; });
-
-  async function run() {
-    const count = Math.max(1, Math.min(50, Math.round(Number(takes.value) || 10)));
-    const length = Math.max(0.5, Math.min(10, Number(seconds.value) || 2));
-    controller = new AbortController();
-    const signal = controller.signal;
-    start.disabled = true;
-    stopButton.disabled = false;
-    fill(list);
-    let stored = 0;
-    try {
-      prompt.textContent = "Asking for the microphone…";
-      mic = await Microphone.open();
-      mic.onLevel = (rms) => { level.firstChild.style.width = `${Math.min(100, rms * 400)}%`; };
-      for (let i = 1; i <= count; i++) {
-        prompt.textContent = `Take ${i} of ${count}: get ready…`;
-        await sleep(800, signal);
-        prompt.textContent = `Take ${i} of ${count}: ${PROMPTS[label.value](phrase)} now`;
-        prompt.classList.add("live");
-        const blob = await mic.record(length, signal);
-        prompt.classList.remove("live");
-        const item = h("li", {}, `Take ${i}: uploading…`);
-        list.append(item);
-        const form = new FormData();
-        form.append("label", label.value);
-        if (speaker.value.trim()) form.append("speaker", speaker.value.trim());
-        form.append("source", "recording");
-        form.append("files", blob, `take-${stamp()}-${i}.wav`);
-        try {
-          const result = await api.upload(`${path}/recordings`, form);
-          item.textContent = `Take ${i}: stored (${result.clips[0].duration_s.toFixed(1)} s)`;
-          item.className = "ok";
-          stored += 1;
-        } catch (err) {
-          item.textContent = `Take ${i}: ${err.detail || err.message}`;
-          item.className = "error";
-          showError(err, `Take ${i} refused`);
-        }
-      }
-      prompt.textContent = `Done: ${stored} of ${count} takes stored as ${label.value}.`;
-    } catch (err) {
-      prompt.classList.remove("live");
-      if (err.name === "AbortError") prompt.textContent = `Stopped: ${stored} takes stored.`;
-      else {
-        prompt.textContent = "Recording failed.";
-        showError(err, "Microphone");
-      }
-    } finally {
-      prompt.classList.remove("live");
-      level.firstChild.style.width = "0";
-      start.disabled = false;
-      stopButton.disabled = true;
-      controller = null;
-      if (mic) mic.close();
-      mic = null;
-    }
-  }
-
-  start.addEventListener("click", run);
-  stopButton.addEventListener("click", () => controller && controller.abort());
-  const card = h(
-    "section",
-    { class: "card", "aria-labelledby": "record-title" },
-    h("h2", { id: "record-title" }, "Record in the browser"),
-    h("div", { class: "row" }, field("Label", label), field("Speaker", speaker, "optional"), field("Takes", takes), field("Seconds per take", seconds)),
-    h("div", { class: "row tight" }, start, stopButton),
-    prompt,
-    level,
-    tally,
-    list,
-  );
-  return {
-    card,
-    setDataset(dataset) {
-      phrase = dataset.wake_phrase || "";
-      const t = dataset.training;
-      tally.textContent = `So far: ${t.positive_clips} of ${t.min_positive_clips} positive, ${t.negative_clips} of ${t.min_negative_clips} negative or noise clips needed to train.`;
-    },
-    stop() {
-      if (controller) controller.abort();
-      if (mic) mic.close();
-      mic = null;
-    },
-  };
-}
-
-/** Local time as 20261129-134220, for recorded file names. */
-function stamp() {
-  const d = new Date();
-  const two = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
-}
-
-function sleep(ms, signal) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(new DOMException("recording stopped", "AbortError"));
-    });
-  });
 }
 
 let playing = null;
@@ -580,7 +455,7 @@ function trainCard(name) {
     h("h2", { id: "train-title" }, "Train"),
     h("div", { class: "row" }, field("Preset", preset), field("Epochs", epochs), field("Steps per epoch", steps), field("Batch size", batch)),
     about,
-    field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour, hard_negative_weight, ema_decay, background_speech_s, patience"),
+    field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour, hard_negative_weight, ema_decay, background_speech_s, patience, user_clip_weight, user_batch_share, base_job (a job to fine-tune), finetune_fraction, finetune_lr_factor"),
     h("div", { class: "row tight start-row" }, start, why),
   );
   // The server's presets (built-in and WAKE_TRAINING_PRESETS's): the chosen one's description, and its values as

@@ -80,6 +80,7 @@ export function render(main, jobId) {
     fill(meta, ...[
       ["Dataset", h("a", { href: `#/datasets/${encodeURIComponent(job.dataset)}` }, job.dataset)],
       ...(job.kind === "train" ? [["Preset", job.preset || (job.config && job.config.preset) || "default"]] : []),
+      ...(job.kind === "train" && job.config && job.config.base_job ? [["Fine-tuned from", h("a", { href: `#/jobs/${job.config.base_job}`, "data-base-job": job.config.base_job }, `job ${job.config.base_job.slice(0, 8)}`)]] : []),
       job.kind === "synthesize" ? ["Clips added", job.metrics && job.metrics.clips_added !== undefined ? job.metrics.clips_added : "–"] : ["Clips", job.clip_count],
       ["Worker", job.worker_hostname || "–"],
       ["Attempts", job.attempts],

@@ -181,4 +181,12 @@ def ordinary_sentences(language: str, phrase: str) -> list[str]:
     """A few everyday sentences in the language (English where we have none) that do not hold the phrase."""
     base = language.lower().split("-")[0]
     target = " ".join(words(phrase))
-    return [s for s in _SENTENCES.get(base, _SENTENCES["en"]) if target not in " ".join(words(s))]
+    return [s for s in _SENTENCES.get(base, _SENTENCES["en"]) if not target or target not in " ".join(words(s))]
+
+
+def sound_alikes_first(phrase: str) -> list[str]:
+    """The phrase's near misses, those as long as the phrase first ("hey travis" before "jarvis"): the ones a user
+    says in a recording session, where only a couple fit, are then the likeliest to be mistaken for it."""
+    length = len(words(phrase))
+    misses = near_misses(phrase)
+    return [m for m in misses if len(m.split()) == length] + [m for m in misses if len(m.split()) != length]
