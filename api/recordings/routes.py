@@ -16,7 +16,7 @@ from api.error_responses import errors
 from api.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from api.recordings.openapi import UploadOperation
 from api.recordings.schemas import Clip, ClipPage, ClipsAdded, ClipUpdate
-from api.recordings.service import SORTS, ClipFilter, RecordingService, Upload
+from api.recordings.service import FLAG_FILTERS, SORTS, ClipFilter, RecordingService, Upload
 from api.validation import ClipId, DatasetName, parse_clip_id
 from shared.db.models import SOURCES
 
@@ -94,6 +94,12 @@ class RecordingController(Controller):
         source: Annotated[
             str | None, QueryParameter(description=f"only clips from one source: {', '.join(SOURCES)}")
         ] = None,
+        flag: Annotated[
+            str | None,
+            QueryParameter(
+                description=f"only clips with one QA flag, as GET .../quality finds them: {', '.join(FLAG_FILTERS)}"
+            ),
+        ] = None,
         deleted: Annotated[str, QueryParameter(description="false (default), true or all")] = "false",
         sort: Annotated[
             str, QueryParameter(description=f"order: {', '.join(SORTS)}; `-` first is descending")
@@ -101,9 +107,17 @@ class RecordingController(Controller):
         limit: Annotated[int, QueryParameter(description="page size, 1-500")] = 50,
         offset: Annotated[int, QueryParameter(description="clips to skip")] = 0,
     ) -> ClipPage:
-        """A page of clips, oldest first (or in `sort` order), filtered by label, speaker, source and deleted state."""
+        """A page of clips, oldest first (or in `sort` order), filtered by label, speaker, source, QA flag and deleted
+        state."""
         query = ClipFilter(
-            label=label, speaker=speaker, source=source, deleted=deleted, sort=sort, limit=limit, offset=offset
+            label=label,
+            speaker=speaker,
+            source=source,
+            flag=flag,
+            deleted=deleted,
+            sort=sort,
+            limit=limit,
+            offset=offset,
         )
         return await recordings.list(name, query)
 

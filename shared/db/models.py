@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -79,6 +80,8 @@ class Clip(Base):
     trailing_silence_s: Mapped[float | None] = mapped_column(Float)
     activity_share: Mapped[float | None] = mapped_column(Float)
     active_at_edge: Mapped[bool | None] = mapped_column(Boolean)
+    # Near-duplicate QA (shared/clip_fingerprint.py): ~640 bytes; null for clips stored before it, made lazily too.
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     dataset: Mapped[Dataset] = relationship(back_populates="clips")
 
