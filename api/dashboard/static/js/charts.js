@@ -150,8 +150,9 @@ export function gauge({ title, value, max, target, format = (v) => String(v), wi
   svg.append(s("text", { x: width, y: 12, "text-anchor": "end", class: "gauge-value" }, format(value)));
   svg.append(s("rect", { x: 0, y: 20, width, height: 14, rx: 3, class: "gauge-track" }));
   const top = Math.max(max, value, target || 0) || 1;
-  const good = target === undefined || value <= target;
-  svg.append(s("rect", { x: 0, y: 20, width: Math.max(2, (value / top) * width), height: 14, rx: 3, class: good ? "gauge-bar good" : "gauge-bar bad" }));
+  // Green or red only against a target: a false-reject rate of 100% has none, and was shown green.
+  const verdict = target === undefined ? "" : value <= target ? " good" : " bad";
+  svg.append(s("rect", { x: 0, y: 20, width: Math.max(2, (value / top) * width), height: 14, rx: 3, class: `gauge-bar${verdict}` }));
   if (target !== undefined) {
     const tx = (target / top) * width;
     svg.append(s("line", { x1: tx, x2: tx, y1: 16, y2: 38, class: "gauge-target" }));
@@ -173,8 +174,9 @@ export function histogram({ title, bins, xLabel = "", yLabel = "clips", format =
   const W = width - pad.left - pad.right;
   const H = height - pad.top - pad.bottom;
   const top = Math.max(1, ...bins.map((b) => b.count));
-  const ticks = niceTicks(0, top, 4).filter((t) => Number.isInteger(t));
-  const yMax = Math.max(top, ticks.at(-1) || 1);
+  // Room over the tallest bar for its count, clear of the title.
+  const ticks = niceTicks(0, top * 1.15, 4).filter((t) => Number.isInteger(t));
+  const yMax = Math.max(top * 1.15, ticks.at(-1) || 1);
   const py = (v) => pad.top + (1 - v / yMax) * H;
   const axes = s("g", { class: "axes" });
   for (const t of ticks) {

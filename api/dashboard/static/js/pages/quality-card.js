@@ -33,10 +33,13 @@ export function qualityCards(name) {
     try {
       const quality = await api.get(`${path}/quality`);
       if (mine !== state.seq) return;
+      // Every change to the dataset asks again; an unchanged answer leaves the players and buttons as they are.
+      const same = JSON.stringify(quality) === JSON.stringify(state.quality);
       state.quality = quality;
-      draw();
+      if (!same) draw();
     } catch (err) {
       if (mine !== state.seq) return;
+      state.quality = null;
       const error = () => h("p", { class: "error", role: "alert" }, err.detail || String(err));
       fill(attentionBody, error());
       fill(statsBody, error());
@@ -98,9 +101,9 @@ export function qualityCards(name) {
     return h("tr", { dataset: { clipId: clip.id } },
       h("td", { class: "name", title: clip.id }, name),
       h("td", {}, h("span", { class: `chip ${clip.label}` }, clip.label)),
-      h("td", {}, clip.speaker || "–"),
+      h("td", { class: clip.speaker ? "speaker" : "speaker none" }, clip.speaker || "–"),
       h("td", { class: "warn flags" }, words.join(", ")),
-      h("td", {}, h("audio", { controls: true, preload: "none", src: authedUrl(clip.audio_url), "aria-label": `Listen to ${name}` })),
+      h("td", { class: "listen" }, h("audio", { controls: true, preload: "none", src: authedUrl(clip.audio_url), "aria-label": `Listen to ${name}` })),
       h("td", { class: "fix" }, h("span", { class: "fix-label muted" }, "relabel as "), relabel, " ", remove),
     );
   }
@@ -134,12 +137,12 @@ function groupTable(title, key, groups, unnamed) {
     tableWrap(h("table", { class: "quality-groups", "data-table": key },
       h("thead", {}, h("tr", {},
         h("th", { scope: "col" }, title),
-        ["Clips", "Mean length", "Mean level", "Flagged"].map((c) => h("th", { scope: "col", class: "num" }, c)))),
+        ["Clips", "Mean length (s)", "Mean level (dBFS)", "Flagged"].map((c) => h("th", { scope: "col", class: "num" }, c)))),
       h("tbody", {}, groups.map((g) => h("tr", { dataset: { group: g.name ?? "" } },
         h("th", { scope: "row" }, g.name ?? h("span", { class: "muted" }, unnamed)),
         h("td", { class: "num" }, g.clips),
-        h("td", { class: "num" }, `${g.mean_duration_s.toFixed(2)} s`),
-        h("td", { class: "num" }, g.mean_loudness_dbfs === null ? "–" : `${fmtNum(g.mean_loudness_dbfs, 3)} dBFS`),
+        h("td", { class: "num" }, g.mean_duration_s.toFixed(2)),
+        h("td", { class: "num" }, g.mean_loudness_dbfs === null ? "–" : fmtNum(g.mean_loudness_dbfs, 3)),
         h("td", { class: g.flagged ? "num warn" : "num" }, g.flagged),
       ))))));
 }
