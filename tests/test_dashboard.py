@@ -780,7 +780,11 @@ def test_two_trainings_compare_side_by_side_with_the_setting_that_differs_and_bo
     # The first job has no evaluation (an en dash); the second's says what it missed and how often it woke.
     expect(evaluations.locator("td")).to_have_text(["\u2013", re.compile(r"^missed \d+\.\d% · [\d.,]+ FA/h$")])
     tab.screenshot("12-compare")
+    # Opened on a phone: the chart is drawn for its width (its text stays readable), the table scrolls.
     page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(table.locator("thead th[data-job]")).to_have_count(2)
+    expect(page.locator("[data-chart=compare-det] svg")).to_have_attribute("viewBox", re.compile(r"^0 0 380 "))
     expect(page.locator(".table-wrap", has=table)).to_have_class(re.compile(r"\bmore-right\b"))
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
     tab.screenshot("12-compare-phone")

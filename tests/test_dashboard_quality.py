@@ -98,9 +98,9 @@ def test_clips_uploaded_through_the_page_are_flagged_charted_fixed_in_one_click_
     tab.screenshot("13-dataset-quality-1280")
 
     # One click each: the clip cut at the edge is a fine negative; the distorted one goes to the trash.
-    card.get_by_role("button", name="Relabel late.wav as negative").click()
+    card.get_by_role("button", name="Mark late.wav as negative").click()
     expect(card.locator("tbody tr", has_text="late.wav")).to_have_count(0)
-    card.get_by_role("button", name="Delete hot.wav").click()
+    card.get_by_role("button", name="Delete: move hot.wav to the trash").click()
     expect(card.locator("tbody tr", has_text="hot.wav")).to_have_count(0)
     expect(rows).to_have_count(2)
     listing = httpx.get(f"{server.url}/datasets/porch/recordings", params={"deleted": "all"}).json()["items"]
@@ -114,8 +114,8 @@ def test_clips_uploaded_through_the_page_are_flagged_charted_fixed_in_one_click_
     expect(card.locator("tbody tr", has_text="copy.wav")).to_be_visible()
     expect(page.locator("[data-chart=durations] svg")).to_have_attribute("viewBox", re.compile(r"^0 0 380 "))
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
-    assert_not_clipped(page, card.get_by_role("button", name="Delete copy.wav"))
-    assert_not_clipped(page, card.get_by_role("button", name="Relabel room.wav as positive"))
+    assert_not_clipped(page, card.get_by_role("button", name="Delete: move copy.wav to the trash"))
+    assert_not_clipped(page, card.get_by_role("button", name="Mark room.wav as positive"))
     tab.screenshot("13-dataset-quality-390")
     page.set_viewport_size({"width": 1280, "height": 900})
 

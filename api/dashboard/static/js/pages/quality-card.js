@@ -92,11 +92,11 @@ export function qualityCards(name) {
       }
     };
     const relabel = LABELS.filter((label) => label !== clip.label).map((label) => {
-      const button = h("button", { type: "button", class: "small", "aria-label": `Relabel ${name} as ${label}` }, label);
+      const button = h("button", { type: "button", class: "small", "aria-label": `Mark ${name} as ${label}` }, label);
       button.addEventListener("click", () => act(button, () => api.patch(url, { label }), `Relabelled ${name} as ${label}`));
       return button;
     });
-    const remove = h("button", { type: "button", class: "small danger", "aria-label": `Delete ${name}` }, "Delete");
+    const remove = h("button", { type: "button", class: "small danger", "aria-label": `Delete: move ${name} to the trash` }, "Delete");
     remove.addEventListener("click", () => act(remove, () => api.del(url), `Moved ${name} to the trash`));
     return h("tr", { dataset: { clipId: clip.id } },
       h("td", { class: "name", title: clip.id }, name),
@@ -109,7 +109,7 @@ export function qualityCards(name) {
   }
 
   function statsView(quality) {
-    if (!quality.clips) return h("p", { class: "muted" }, "No clips yet: the charts fill in as clips arrive.");
+    if (!quality.clips) return h("p", { class: "muted" }, "Nothing to chart yet: the histograms fill in as clips arrive.");
     const seconds = (v) => `${Number(v)}`;
     const decibels = (v) => (v < 0 ? `\u2212${-v}` : String(v));
     return [
