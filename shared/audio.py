@@ -11,6 +11,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from shared import clip_fingerprint
 from shared.clip_quality import ClipQuality, measure
 
 TARGET_SAMPLE_RATE = 16_000
@@ -50,6 +51,7 @@ class NormalizedClip:
     original_sample_rate: int
     original_channels: int
     quality: ClipQuality
+    fingerprint: bytes
 
 
 def sniff_container(data: bytes) -> str | None:
@@ -137,7 +139,8 @@ def normalize_clip(data: bytes, *, min_seconds: float, max_seconds: float) -> No
     sf.write(out, pcm, TARGET_SAMPLE_RATE, format="WAV", subtype="PCM_16")
     wav_bytes = out.getvalue()
     # Measured on the stored samples, as a reader of the file would hear them; its RMS level is the loudness.
-    quality = measure(pcm.astype(np.float32) / 32768.0, TARGET_SAMPLE_RATE)
+    stored = pcm.astype(np.float32) / 32768.0
+    quality = measure(stored, TARGET_SAMPLE_RATE)
     return NormalizedClip(
         wav_bytes=wav_bytes,
         sha256=hashlib.sha256(wav_bytes).hexdigest(),
@@ -147,6 +150,7 @@ def normalize_clip(data: bytes, *, min_seconds: float, max_seconds: float) -> No
         original_sample_rate=sample_rate,
         original_channels=channels,
         quality=quality,
+        fingerprint=clip_fingerprint.compute(stored, TARGET_SAMPLE_RATE),
     )
 
 

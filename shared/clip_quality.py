@@ -106,10 +106,10 @@ def measure(samples: np.ndarray, sample_rate: int) -> ClipQuality:
     )
 
 
-def measure_wav(data: bytes) -> ClipQuality:
-    """Measure a stored clip from its WAV bytes."""
+def read_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """A stored clip's mono float samples and sample rate, from its WAV bytes."""
     samples, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    return measure(samples.mean(axis=1), sample_rate)
+    return samples.mean(axis=1), sample_rate
 
 
 def quality_flags(quality: ClipQuality, label: str) -> list[str]:

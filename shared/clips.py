@@ -41,6 +41,7 @@ def new_clip(
         loudness_dbfs=clip.loudness_dbfs,
         sha256=clip.sha256,
         size_bytes=len(clip.wav_bytes),
+        fingerprint=clip.fingerprint,
         **quality_columns(clip.quality),
     )
 

@@ -298,6 +298,11 @@ def assert_quality_in_plain_words(page: Any, job: dict[str, Any]) -> None:
     assert seconds == pytest.approx(coverage["negative_audio_s"], rel=0.05), (heard[0], coverage)
     # The default target, 0.5 per hour, needs 2 hours of negative audio with no false wake to be seen at all.
     assert "target rate of 0.5 per hour takes at least 2 h" in text, text
+    assert re.search(r"one false wake already counts as [\d.]+ per hour \(it woke \d+ times?\b", text), text
+    # Said once: not again by a warning under the figures, nor by the coverage line.
+    card_text = card.inner_text()
+    assert card_text.count("of negative audio") == 1, card_text
+    assert card_text.count("tail's prediction") == 1, card_text
     assert card.locator("[data-stat=fa] dt").inner_text() == "False accepts per hour (predicted)"
     fa = card.locator("[data-stat=fa] dd").inner_text()
     assert re.fullmatch(r"\d+(\.\d{1,2})?|< 0\.01", fa), fa
@@ -803,6 +808,12 @@ def test_the_synthesize_card_starts_a_synthesis_whose_clips_show_on_the_dataset(
     assert "epoch" not in page.locator(".progress-text").inner_text()
     assert "Preset" not in page.locator("dl").first.inner_text()
     tab.screenshot("12-synthesize-job")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(page.locator(".progress-text")).to_contain_text("6 of 6 clips")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
+    tab.screenshot("12-synthesize-job-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("link", name="← porch").click()
     expect(page.locator("[data-label-count=positive]")).to_have_text("positive 3")
@@ -862,7 +873,11 @@ def test_two_trainings_compare_side_by_side_with_the_setting_that_differs_and_bo
     # The first job has no evaluation (an en dash); the second's says what it missed and how often it woke.
     expect(evaluations.locator("td")).to_have_text(["\u2013", re.compile(r"^missed \d+\.\d% · [\d.,]+ FA/h$")])
     tab.screenshot("12-compare")
+    # Opened on a phone: the chart is drawn for its width (its text stays readable), the table scrolls.
     page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(table.locator("thead th[data-job]")).to_have_count(2)
+    expect(page.locator("[data-chart=compare-det] svg")).to_have_attribute("viewBox", re.compile(r"^0 0 380 "))
     expect(page.locator(".table-wrap", has=table)).to_have_class(re.compile(r"\bmore-right\b"))
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than a phone"
     tab.screenshot("12-compare-phone")

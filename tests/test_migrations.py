@@ -13,10 +13,12 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import insert, inspect, text
 
 import migrations
 from shared.db.base import Base, UTCDateTime, utcnow
+from shared.db.models import Clip, Dataset
 from shared.db.session import create_sync_db_engine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -141,3 +143,52 @@ def test_0007_lets_clips_come_from_devices_and_its_downgrade_keeps_only_what_a_p
     finally:
         engine.dispose()
     assert [(sha[0], source) for sha, source in rows] == [("a", "upload"), ("c", "recording")]
+
+
+CLIP = {
+    "label": "positive",
+    "source": "upload",
+    "original_format": "WAV/PCM_16",
+    "original_sample_rate": 16_000,
+    "original_channels": 1,
+    "duration_s": 1.0,
+    "loudness_dbfs": -20.0,
+    "peak_dbfs": -12.5,
+    "sha256": "ab" * 32,
+    "size_bytes": 32_044,
+}
+
+
+def _clip_columns(url: str) -> set[str]:
+    engine = create_sync_db_engine(url)
+    try:
+        return {column["name"] for column in inspect(engine).get_columns("clips")}
+    finally:
+        engine.dispose()
+
+
+def test_the_fingerprint_revision_adds_and_drops_its_column_and_keeps_the_clips(empty_database_url: str) -> None:
+    # Found by its file name, not its number: revisions landing beside it renumber the chain.
+    script = ScriptDirectory.from_config(migrations.alembic_config(empty_database_url))
+    [revision] = [r for r in script.walk_revisions() if Path(r.path).name.endswith("_clip_fingerprint.py")]
+    assert isinstance(revision.down_revision, str)
+    migrations.upgrade(empty_database_url)
+    assert {"fingerprint", "peak_dbfs"} <= _clip_columns(empty_database_url)
+    engine = create_sync_db_engine(empty_database_url)
+    try:
+        with engine.begin() as conn:
+            dataset_id = uuid.uuid4()
+            conn.execute(insert(Dataset).values(id=dataset_id, name="kept"))
+            conn.execute(insert(Clip).values(dataset_id=dataset_id, fingerprint=b"\x01\x02", **CLIP))
+
+        migrations.downgrade(empty_database_url, revision.down_revision)
+        assert "fingerprint" not in _clip_columns(empty_database_url)
+        assert "peak_dbfs" in _clip_columns(empty_database_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT sha256, peak_dbfs FROM clips")).all() == [("ab" * 32, -12.5)]
+
+        migrations.upgrade(empty_database_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT sha256, fingerprint FROM clips")).all() == [("ab" * 32, None)]
+    finally:
+        engine.dispose()

@@ -17,7 +17,7 @@ from api.errors import InvalidInput, MalformedRequest, PayloadTooLarge, Unsuppor
 from api.recordings.ingest import Upload
 from api.recordings.openapi import UploadOperation
 from api.recordings.schemas import Clip, ClipPage, ClipReview, ClipsAdded, ClipUpdate
-from api.recordings.service import REVIEW_FILTERS, SORTS, ClipFilter, RecordingService
+from api.recordings.service import FLAG_FILTERS, REVIEW_FILTERS, SORTS, ClipFilter, RecordingService
 from api.validation import ClipId, DatasetName, parse_clip_id
 from shared.db.models import SOURCES
 
@@ -95,6 +95,12 @@ class RecordingController(Controller):
         source: Annotated[
             str | None, QueryParameter(description=f"only clips from one source: {', '.join(SOURCES)}")
         ] = None,
+        flag: Annotated[
+            str | None,
+            QueryParameter(
+                description=f"only clips with one QA flag, as GET .../quality finds them: {', '.join(FLAG_FILTERS)}"
+            ),
+        ] = None,
         deleted: Annotated[str, QueryParameter(description="false (default), true or all")] = "false",
         review: Annotated[
             str | None,
@@ -106,12 +112,13 @@ class RecordingController(Controller):
         limit: Annotated[int, QueryParameter(description="page size, 1-500")] = 50,
         offset: Annotated[int, QueryParameter(description="clips to skip")] = 0,
     ) -> ClipPage:
-        """A page of clips, oldest first (or in `sort` order), filtered by label, speaker, source, review and deleted
-        state."""
+        """A page of clips, oldest first (or in `sort` order), filtered by label, speaker, source, QA flag, review
+        and deleted state."""
         query = ClipFilter(
             label=label,
             speaker=speaker,
             source=source,
+            flag=flag,
             deleted=deleted,
             review=review,
             sort=sort,

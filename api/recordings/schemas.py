@@ -93,8 +93,17 @@ class GroupQuality(msgspec.Struct):
     flagged: int
 
 
+class DuplicateOf(msgspec.Struct):
+    """The older clip a near duplicate sounds like."""
+
+    id: uuid.UUID
+    filename: str | None
+    label: str
+    audio_url: str
+
+
 class FlaggedClip(msgspec.Struct):
-    """An active clip with at least one QA flag."""
+    """An active clip with at least one QA flag; a `near_duplicate` names the older clip it nearly equals."""
 
     id: uuid.UUID
     filename: str | None
@@ -103,11 +112,12 @@ class FlaggedClip(msgspec.Struct):
     source: str
     flags: list[str]
     audio_url: str
+    duplicate_of: DuplicateOf | None = None
 
 
 class DatasetQuality(msgspec.Struct):
     """Dataset QA over the active clips: level and duration histograms, per-speaker and per-source figures, and the
-    clips that need attention (flags: silent, clipped, too_quiet, cut_at_edge, mostly_silence)."""
+    clips that need attention (flags: silent, clipped, too_quiet, cut_at_edge, mostly_silence, near_duplicate)."""
 
     dataset: str
     clips: int

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio.to_thread
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,7 @@ from api.recordings.ingest import (
     remove_empty_folders,
     write_all,
 )
-from api.recordings.quality import measure_missing, summarize
+from api.recordings.quality import ALL_FLAGS, all_flags, measure_missing, needs_measuring, summarize
 from api.validation import check_page, clean_text, require_label, require_source
 from shared.audio import NormalizedClip
 from shared.clips import clip_fields, new_clip
@@ -47,6 +47,7 @@ VERDICTS = ("positive", "negative", "discard")
 # A listing's `sort`: a column, `-` first for descending. Ties go newest first (then by id: pages never overlap).
 SORT_COLUMNS = {"created_at": Clip.created_at, "duration_s": Clip.duration_s, "label": Clip.label}
 SORTS = tuple(f"{sign}{column}" for column in SORT_COLUMNS for sign in ("", "-"))
+FLAG_FILTERS = (*ALL_FLAGS, "any")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ClipFilter:
     label: str | None = None
     speaker: str | None = None
     source: str | None = None
+    flag: str | None = None
     deleted: str = "false"
     review: str | None = None
     sort: str = "created_at"
@@ -176,8 +178,21 @@ class RecordingService:
             raise InvalidInput(f"deleted must be one of: {', '.join(DELETED_FILTERS)}")
         if query.sort not in SORTS:
             raise InvalidInput(f"unknown sort {query.sort!r}; use one of: {', '.join(SORTS)} (- first: descending)")
+        if query.flag is not None and query.flag not in FLAG_FILTERS:
+            raise InvalidInput(f"unknown flag {query.flag!r}; use one of: {', '.join(FLAG_FILTERS)}")
         check_page(query.limit, query.offset)
         conditions = [Clip.dataset_id == dataset.id]
+        if query.deleted == "false":
+            conditions.append(Clip.deleted_at.is_(None))
+        elif query.deleted == "true":
+            conditions.append(Clip.deleted_at.is_not(None))
+        if query.flag is not None:
+            # Flags are derived (labels change, duplicates come and go): the clips in view are judged now, as
+            # /quality judges the active ones, and the listing keeps those with the flag.
+            clips, _ = await self._measured(dataset, conditions)
+            flags = all_flags(clips)
+            wanted = [i for i, found in flags.items() if found and (query.flag == "any" or query.flag in found)]
+            conditions.append(Clip.id.in_(wanted))
         if query.label is not None:
             conditions.append(Clip.label == require_label(query.label))
         if query.speaker is not None:
@@ -188,10 +203,6 @@ class RecordingService:
             if query.review not in REVIEW_FILTERS:
                 raise InvalidInput(f"review must be one of: {', '.join(REVIEW_FILTERS)}")
             conditions.append(Clip.review == UNREVIEWED if query.review == "unreviewed" else Clip.review.is_(None))
-        if query.deleted == "false":
-            conditions.append(Clip.deleted_at.is_(None))
-        elif query.deleted == "true":
-            conditions.append(Clip.deleted_at.is_not(None))
         total = await self.session.scalar(select(func.count()).select_from(Clip).where(*conditions))
         column = SORT_COLUMNS[query.sort.removeprefix("-")]
         if query.sort == "created_at":
@@ -213,22 +224,22 @@ class RecordingService:
     async def quality(self, dataset_name: str) -> schemas.DatasetQuality:
         """Dataset QA of the active clips; clips stored before QA are measured from their files now, and kept."""
         dataset = await self.datasets.get(dataset_name)
-        clips = list(
-            await self.session.scalars(
-                select(Clip)
-                .where(Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None))
-                .order_by(Clip.created_at, Clip.id)
-            )
-        )
+        clips, missing = await self._measured(dataset, [Clip.dataset_id == dataset.id, Clip.deleted_at.is_(None)])
+        return summarize(dataset.name, clips, missing)
+
+    async def _measured(self, dataset: Dataset, conditions: list[ColumnElement[bool]]) -> tuple[list[Clip], int]:
+        """The clips that meet the conditions, oldest first, those stored before QA measured from their files now
+        (and kept); and how many of those files could not be read."""
+        clips = list(await self.session.scalars(select(Clip).where(*conditions).order_by(Clip.created_at, Clip.id)))
         name = dataset.name
-        unmeasured = [c for c in clips if c.peak_dbfs is None]
-        missing = 0
-        if unmeasured:
-            missing = await anyio.to_thread.run_sync(
-                measure_missing, unmeasured, lambda c: self.storage.clip_path(name, c.id)
-            )
-            await self.session.commit()
-        return summarize(name, clips, missing)
+        unmeasured = [c for c in clips if needs_measuring(c)]
+        if not unmeasured:
+            return clips, 0
+        missing = await anyio.to_thread.run_sync(
+            measure_missing, unmeasured, lambda c: self.storage.clip_path(name, c.id, deleted=c.deleted)
+        )
+        await self.session.commit()
+        return clips, missing
 
     async def read(self, dataset_name: str, clip_id: uuid.UUID) -> schemas.Clip:
         """One clip."""

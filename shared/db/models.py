@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -84,6 +85,8 @@ class Clip(Base):
     active_at_edge: Mapped[bool | None] = mapped_column(Boolean)
     # Null: a clip whose label a person gave or confirmed. "unreviewed": never trained on, never counted as ready.
     review: Mapped[str | None] = mapped_column(String(16))
+    # Near-duplicate QA (shared/clip_fingerprint.py): ~640 bytes; null for clips stored before it, made lazily too.
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     dataset: Mapped[Dataset] = relationship(back_populates="clips")
 

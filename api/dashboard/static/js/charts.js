@@ -151,12 +151,62 @@ export function gauge({ title, value, max, target, format = (v) => String(v), wi
   svg.append(s("text", { x: width, y: 12, "text-anchor": "end", class: "gauge-value" }, format(value)));
   svg.append(s("rect", { x: 0, y: 20, width, height: 14, rx: 3, class: "gauge-track" }));
   const top = Math.max(max, value, target || 0) || 1;
-  const good = target === undefined || value <= target;
-  svg.append(s("rect", { x: 0, y: 20, width: Math.max(2, (value / top) * width), height: 14, rx: 3, class: good ? "gauge-bar good" : "gauge-bar bad" }));
+  // Green or red only against a target: a false-reject rate of 100% has none, and was shown green.
+  const verdict = target === undefined ? "" : value <= target ? " good" : " bad";
+  svg.append(s("rect", { x: 0, y: 20, width: Math.max(2, (value / top) * width), height: 14, rx: 3, class: `gauge-bar${verdict}` }));
   if (target !== undefined) {
     const tx = (target / top) * width;
     svg.append(s("line", { x1: tx, x2: tx, y1: 16, y2: 38, class: "gauge-target" }));
     svg.append(s("text", { x: Math.min(tx, width - 2), y: 50, "text-anchor": tx > width - 40 ? "end" : "middle", class: "gauge-note" }, `target ${format(target)}`));
   }
   return svg;
+}
+
+/**
+ * A histogram: `bins` [{low, high, count}] drawn as touching bars of equal width (the bins need not be), the bin
+ * edges labelled between them and each count over its bar; `format` writes an edge. A null `low` or `high` is an
+ * open end ("under 0.5", "10 and over"), told by the bar's tooltip.
+ */
+export function histogram({ title, bins, xLabel = "", yLabel = "clips", format = (v) => String(v), width = narrow() ? 380 : 560, height = 240 }) {
+  const pad = { left: 44, right: 16, top: 30, bottom: 44 };
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart histogram", role: "img", "aria-label": `${title}: ${bins.map((b) => `${binText(b, format)} ${b.count}`).join(", ")}` });
+  svg.append(s("title", {}, title));
+  svg.append(s("text", { x: pad.left, y: 18, class: "chart-title" }, title));
+  const W = width - pad.left - pad.right;
+  const H = height - pad.top - pad.bottom;
+  const top = Math.max(1, ...bins.map((b) => b.count));
+  // Room over the tallest bar for its count, clear of the title.
+  const ticks = niceTicks(0, top * 1.15, 4).filter((t) => Number.isInteger(t));
+  const yMax = Math.max(top * 1.15, ticks.at(-1) || 1);
+  const py = (v) => pad.top + (1 - v / yMax) * H;
+  const axes = s("g", { class: "axes" });
+  for (const t of ticks) {
+    axes.append(s("line", { x1: pad.left, x2: pad.left + W, y1: py(t), y2: py(t), class: "gridline" }));
+    axes.append(s("text", { x: pad.left - 6, y: py(t) + 4, "text-anchor": "end" }, tickLabel(t)));
+  }
+  const step = W / Math.max(1, bins.length);
+  bins.forEach((bin, i) => {
+    const x = pad.left + i * step;
+    const bar = s("rect", { x: x + 1, y: py(bin.count), width: Math.max(1, step - 2), height: Math.max(0, pad.top + H - py(bin.count)), class: "bar", "data-clips": bin.count });
+    bar.append(s("title", {}, `${binText(bin, format)}: ${bin.count} clip${bin.count === 1 ? "" : "s"}`));
+    svg.append(bar);
+    if (bin.count) svg.append(s("text", { x: x + step / 2, y: py(bin.count) - 4, "text-anchor": "middle", class: "bar-count" }, String(bin.count)));
+    // The edge between this bar and the next: where one bin ends and the next begins.
+    if (i < bins.length - 1 && bin.high !== null) {
+      axes.append(s("text", { x: x + step, y: pad.top + H + 16, "text-anchor": "middle" }, format(bin.high)));
+    }
+  });
+  axes.append(s("line", { x1: pad.left, x2: pad.left, y1: pad.top, y2: pad.top + H, class: "axis" }));
+  axes.append(s("line", { x1: pad.left, x2: pad.left + W, y1: pad.top + H, y2: pad.top + H, class: "axis" }));
+  axes.append(s("text", { x: pad.left + W / 2, y: height - 6, "text-anchor": "middle", class: "axis-label" }, xLabel));
+  axes.append(s("text", { x: 12, y: pad.top + H / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${pad.top + H / 2})`, class: "axis-label" }, yLabel));
+  svg.prepend(axes);
+  svg.prepend(svg.querySelector("title"));
+  return svg;
+}
+
+function binText(bin, format) {
+  if (bin.low === null) return `under ${format(bin.high)}`;
+  if (bin.high === null) return `${format(bin.low)} and over`;
+  return `${format(bin.low)} to ${format(bin.high)}`;
 }

@@ -5,7 +5,7 @@ import { api, authedUrl, subscribe } from "../api.js";
 import { h, fill, field, select, debounce, notify, showError, fmtDate, fmtNum, tableWrap } from "../dom.js";
 import { jobTable } from "./jobs.js";
 import { synthesizeCard } from "./synthesize.js";
-import { qualityCard } from "./quality-card.js";
+import { FLAG_WORDS, qualityCards } from "./quality-card.js";
 import { LABELS, recordCard } from "./record-card.js";
 
 const SOURCES = [["upload", "upload"], ["recording", "recording"], ["synthetic", "synthetic"], ["device", "device"]];
@@ -17,7 +17,7 @@ const BATCH_BYTES = 16 * 1024 * 1024;
 
 export function render(main, name) {
   const path = `/datasets/${encodeURIComponent(name)}`;
-  const state = { dataset: null, view: "active", label: "", source: "", speaker: "", sort: "-created_at", offset: 0, alive: true, pendingClips: false };
+  const state = { dataset: null, view: "active", label: "", source: "", speaker: "", flag: "", sort: "-created_at", offset: 0, alive: true, pendingClips: false };
   const heading = h("h1", {}, name);
   const about = h("p", { class: "muted" });
   const readiness = h("section", { class: "card readiness", "aria-labelledby": "ready-title" }, h("h2", { id: "ready-title" }, "Ready to train?"), h("p", { class: "muted" }, "Loading…"));
@@ -28,7 +28,7 @@ export function render(main, name) {
   const recorder = recordCard(name);
   const train = trainCard(name);
   const synthesize = synthesizeCard(name);
-  const quality = qualityCard(name);
+  const quality = qualityCards(name);
 
   fill(
     main,
@@ -36,11 +36,12 @@ export function render(main, name) {
     heading,
     about,
     readiness,
-    quality.card,
+    quality.attention,
     h("div", { class: "grid" }, uploadCard(path), recorder.card),
     synthesize.card,
     train.card,
     h("section", { class: "card", "aria-labelledby": "history-title" }, h("div", { class: "card-head" }, h("h2", { id: "history-title" }, "Training history"), h("a", { href: `#/datasets/${encodeURIComponent(name)}/compare`, class: "button small" }, "Compare jobs")), jobsBody),
+    quality.stats,
     clipsCard(),
   );
 
@@ -61,11 +62,12 @@ export function render(main, name) {
     };
     const label = filter("label", select("label", [["", "all labels"], ...LABELS], ""));
     const source = filter("source", select("source", [["", "all sources"], ...SOURCES], ""));
+    const flag = filter("flag", select("flag", [["", "all clips"], ["any", "any flag"], ...Object.entries(FLAG_WORDS)], ""));
     const card = h(
       "section",
       { class: "card", "aria-labelledby": "clips-title" },
       h("div", { class: "card-head" }, h("h2", { id: "clips-title" }, "Clips"), h("div", { class: "row tight filters" },
-        field("Show", view), field("Label", label), field("Source", source), field("Speaker", filter("speaker", speakers)))),
+        field("Show", view), field("Label", label), field("Source", source), field("Speaker", filter("speaker", speakers)), field("Flag", flag))),
       clipsBody,
       pager,
     );
@@ -111,6 +113,7 @@ export function render(main, name) {
         label: state.label || undefined,
         source: state.source || undefined,
         speaker: state.speaker || undefined,
+        flag: state.flag || undefined,
         sort: state.sort,
         limit: PAGE,
         offset: state.offset,
@@ -121,7 +124,7 @@ export function render(main, name) {
       const row = clipsBody.contains(focused) && focused.closest("tr[data-clip]");
       const place = row && focused.dataset.field ? [row.dataset.clip, focused.dataset.field] : null;
       const sorted = clipsBody.contains(focused) && focused.dataset.sort;
-      const filtered = Boolean(state.label || state.source || state.speaker);
+      const filtered = Boolean(state.label || state.source || state.speaker || state.flag);
       fill(clipsBody, clipTable(page.items, { trash: state.view === "trash", filtered, sort: state.sort, onSort: sortBy }, path, refreshAll));
       if (place) clipsBody.querySelector(`tr[data-clip="${place[0]}"] [data-field="${place[1]}"]`)?.focus();
       if (sorted) clipsBody.querySelector(`button[data-sort="${sorted}"]`)?.focus();

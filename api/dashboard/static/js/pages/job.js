@@ -6,7 +6,7 @@ import { h, fill, badge, notify, showError, fmtBytes, fmtDate, fmtNum, tableWrap
 import { gauge, lineChart } from "../charts.js";
 import { deployCard } from "./deploy-card.js";
 import { evaluationSentence, evaluationsCard } from "./evaluations.js";
-import { fmtFa, fmtFrr, fmtDuration, fmtPercent, qualityLead } from "./quality.js";
+import { fmtFa, fmtFrr, fmtDuration, fmtPercent, qualityLead, warningsBesideLead } from "./quality.js";
 import { tryLiveCard } from "./try-live.js";
 
 const LOG_TAIL = 200;
@@ -329,7 +329,7 @@ function evaluationView(job, report) {
   const target = pick(job.config && job.config.target_fa_per_hour, cal.target_fa_per_hour);
   const curve = ((report && (report.curve || report.det_curve)) || []).filter((p) => p && typeof p === "object");
   const section = h("section", { class: "card", "aria-labelledby": "eval-title" }, h("h2", { id: "eval-title" }, "Evaluation"));
-  const lead = qualityLead({ frr, fa, coverage: coverage || {}, target });
+  const lead = qualityLead({ frr, fa, coverage: coverage || {}, target, observedFa });
   if (lead) {
     section.append(h("div", { class: "quality-lead", role: "status" },
       h("p", { class: "quality-sentence" }, lead.sentence),
@@ -345,14 +345,14 @@ function evaluationView(job, report) {
       .map(([k, v, key, format]) => h("div", { class: "stat", "data-stat": key }, h("dt", {}, k), h("dd", {}, format(v)))),
   );
   section.append(stats);
-  const warnings = Array.isArray(m.warnings) ? m.warnings : [];
+  const warnings = warningsBesideLead(m.warnings, lead);
   if (warnings.length) section.append(h("ul", { class: "warnings", role: "note" }, warnings.map((w) => h("li", {}, w))));
   if (coverage) {
+    // Where the lead says what the negative audio could show, it is not said again here.
     section.append(h("p", { class: "muted coverage" },
-      `Validation heard ${coverage.positive_clips} phrases (${coverage.user_positive_clips} of your own) and ` +
-      `${fmtDuration(coverage.negative_audio_s)} of negative audio, where one false wake already counts as ` +
-      `${fmtFa(coverage.fa_per_hour_resolution)} per hour` +
-      (predicted && observedFa !== undefined ? `; at the threshold it woke ${Math.round((observedFa * coverage.negative_audio_s) / 3600)} times there.` : ".")));
+      `Validation heard ${coverage.positive_clips} phrases (${coverage.user_positive_clips} of your own)` +
+      (lead && lead.saysAudio ? "." : ` and ${fmtDuration(coverage.negative_audio_s)} of negative audio, where one false wake already counts as ` +
+        `${fmtFa(coverage.fa_per_hour_resolution)} per hour.`)));
   }
   const charts = h("div", { class: "grid charts" });
   if (curve.length) {

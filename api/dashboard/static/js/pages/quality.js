@@ -67,17 +67,21 @@ export function missesInWords(frr, positives) {
 
 /**
  * The lead of a train job's evaluation: `sentence`, what to expect on everyday audio and how many phrases it misses;
- * `note`, when the FA/h is the score tail's prediction, why (how much negative audio validation had, how much the
- * target needs); `predicted`, whether it is. Null when the job has neither figure.
+ * `note`, when the FA/h is the score tail's prediction, the one statement of why (how much negative audio validation
+ * had, what one false wake counts as there and how often it woke, how much the target needs); `predicted`, whether
+ * it is; `saysAudio`, whether the lead states how much negative audio validation had (the page then does not repeat
+ * it). `observedFa` is the rate validation observed at the threshold. Null when the job has neither figure.
  */
-export function qualityLead({ frr, fa, coverage = {}, target }) {
+export function qualityLead({ frr, fa, coverage = {}, target, observedFa }) {
   const predicted = coverage.fa_per_hour_source === "tail prediction";
   const negative = coverage.negative_audio_s;
   const parts = [];
+  let saysAudio = false;
   if (typeof fa === "number") {
     if (fa > 0) parts.push(`${rateInWords(fa)}${predicted ? ", a prediction" : ""}`);
     else if (predicted) parts.push("no false wakes, a prediction");
     else if (typeof negative === "number" && negative > 0) {
+      saysAudio = true;
       parts.push(`no false wake in ${fmtDuration(negative)} of negative audio (one would have counted as ` +
         `${fmtFa(coverage.fa_per_hour_resolution ?? 3600 / negative)} per hour: the true rate is somewhere below that)`);
     } else parts.push("no false wake seen");
@@ -87,12 +91,30 @@ export function qualityLead({ frr, fa, coverage = {}, target }) {
   const sentence = `Expected on everyday audio: ${parts.join("; ")}.`;
   let note = null;
   if (predicted) {
-    const had = typeof negative === "number" ? `validation had ${fmtDuration(negative)} of negative audio` : "validation had little negative audio";
-    const needs = typeof target === "number" && target > 0
-      ? `, and seeing the target rate of ${fmtFa(target)} per hour takes at least ${fmtDuration(3600 / target)} of it with no false wake`
+    const known = typeof negative === "number" && negative > 0;
+    const had = known ? `validation had ${fmtDuration(negative)} of negative audio` : "validation had little negative audio";
+    const woke = known && typeof observedFa === "number" ? Math.round((observedFa * negative) / 3600) : null;
+    const counts = known
+      ? `, where one false wake already counts as ${fmtFa(coverage.fa_per_hour_resolution ?? 3600 / negative)} per hour` +
+        (woke === null ? "" : ` (it woke ${plural(woke, "time")} there)`)
       : "";
-    note = `The false-wake rate is the score tail's prediction from too little audio: ${had}${needs}. ` +
+    const needs = typeof target === "number" && target > 0
+      ? `; seeing the target rate of ${fmtFa(target)} per hour takes at least ${fmtDuration(3600 / target)} of it with no false wake`
+      : "";
+    saysAudio = true;
+    note = `The false-wake rate is the score tail's prediction from too little audio: ${had}${counts}${needs}. ` +
       "Add long recordings of everyday sound (TV, talk, kitchen) as negatives to measure it.";
   }
-  return { sentence, note, predicted };
+  return { sentence, note, predicted, saysAudio };
+}
+
+/**
+ * The job's warnings less the one the lead's note already states: the worker also writes the tail prediction down
+ * as a warning (for the log and the API), and the page said it twice. Jobs keep their warnings as sentences, so
+ * the repeat is known by its words.
+ */
+export function warningsBesideLead(warnings, lead) {
+  const list = Array.isArray(warnings) ? warnings : [];
+  if (!lead || !lead.predicted) return list;
+  return list.filter((w) => !/score tail's prediction/.test(w));
 }
