@@ -8,7 +8,7 @@ import torch
 
 from worker.training.augment import AugmentConfig, Augmenter
 from worker.training.batches import BackgroundStream, BatchMaker, NegativeMix, Prefetcher
-from worker.training.data import BalancedSampler, user_clips
+from worker.training.data import BalancedSampler, user_clips, user_weighting
 
 pytestmark = pytest.mark.unit
 
@@ -191,3 +191,25 @@ def test_the_users_clips_are_recordings_and_uploads_that_name_a_speaker() -> Non
     sources = ["recording", "upload", "synthetic", "recording", "upload", None]
     speakers = ["ana", "ben", "espeak-en", None, "  ", "ana"]
     assert user_clips(sources, speakers).tolist() == [True, True, False, False, False, False]
+
+
+def test_the_users_clips_count_more_only_when_they_are_on_both_sides_of_training() -> None:
+    labels = np.array([1] * 10 + [0] * 10)
+    train = np.arange(16)  # clips 16-19, negatives, are held out for validation
+    both = np.zeros(20, dtype=bool)
+    both[[0, 1, 10, 11]] = True
+    assert user_weighting(both, labels, train, weight=4.0, share=0.25) == (4.0, 0.25, None)
+
+    only_takes = np.zeros(20, dtype=bool)
+    only_takes[[0, 1, 2]] = True
+    # Their negatives exist but are all held out for validation: training would still see one side only.
+    only_takes[[17, 18]] = True
+    weight, share, warning = user_weighting(only_takes, labels, train, weight=4.0, share=0.25)
+    assert (weight, share) == (1.0, 0.0)
+    assert warning is not None and "all positive" in warning and "room" in warning
+
+    only_room = np.zeros(20, dtype=bool)
+    only_room[[12, 13]] = True
+    assert user_weighting(only_room, labels, train, weight=4.0, share=0.25)[:2] == (1.0, 0.0)
+    assert user_weighting(np.zeros(20, dtype=bool), labels, train, weight=4.0, share=0.25).warning is None
+    assert user_weighting(only_takes, labels, train, weight=1.0, share=0.0).warning is None

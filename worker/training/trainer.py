@@ -27,6 +27,7 @@ from worker.training.data import (
     split_clips,
     stack_windows,
     user_clips,
+    user_weighting,
 )
 from worker.training.draws import make_generator
 from worker.training.evaluate import binary_metrics, score_logits
@@ -128,14 +129,12 @@ def train(
     split = split_clips(labels, speakers, rng, sources=sources)
     hooks.log(split.message, split.level)
     train_idx, val_idx = split.train, split.val
+    user = user_clips(sources, speakers)
+    weighting = user_weighting(user, labels, train_idx, weight=config.user_clip_weight, share=config.user_batch_share)
+    if weighting.warning:
+        hooks.log(weighting.warning, "warning")
     sampler = BalancedSampler(
-        train_idx,
-        labels,
-        config.batch_size,
-        rng,
-        user=user_clips(sources, speakers),
-        user_weight=config.user_clip_weight,
-        user_share=config.user_batch_share,
+        train_idx, labels, config.batch_size, rng, user=user, user_weight=weighting.weight, user_share=weighting.share
     )
     hooks.log(
         f"{train_idx.size} clips for training ({sampler.positives.size} positive, {sampler.negatives.size} "
@@ -144,8 +143,8 @@ def train(
     if sampler.user_positives.size or sampler.user_negatives.size:
         hooks.log(
             f"your own clips in training: {sampler.user_positives.size} positive, {sampler.user_negatives.size} "
-            f"negative/noise; each is drawn {config.user_clip_weight:g}x as often as another of its class and they "
-            f"fill at least {100 * config.user_batch_share:.0f}% of the rows of their class in every batch"
+            f"negative/noise; each is drawn {weighting.weight:g}x as often as another of its class and they "
+            f"fill at least {100 * weighting.share:.0f}% of the rows of their class in every batch"
         )
     if val_idx.size == 0:
         hooks.log("too few clips to hold any out: no validation metrics for this run", "warning")
