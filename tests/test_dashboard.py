@@ -807,6 +807,15 @@ def test_the_synthesize_card_starts_a_synthesis_whose_clips_show_on_the_dataset(
     expect(page.locator(".progress-text")).to_contain_text("6 of 6 clips")
     assert "epoch" not in page.locator(".progress-text").inner_text()
     assert "Preset" not in page.locator("dl").first.inner_text()
+    # The result: clips added by label, the voices used, and a few clips to hear.
+    expect(page.locator(".synthesis-summary")).to_contain_text(
+        "Added 6 clips to porch: 3 positives (the phrase), 2 near misses, 1 noise clip"
+    )
+    assert page.locator(".voice-list li").count() >= 2
+    expect(page.locator(".voice-list")).to_contain_text("pico:en-GB")
+    expect(page.locator(".sample-list audio")).to_have_count(5)
+    sample = page.locator(".sample-list audio").first.get_attribute("src")
+    assert httpx.get(sample if sample.startswith("http") else f"{server.url}{sample}").status_code == 200
     tab.screenshot("12-synthesize-job")
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()

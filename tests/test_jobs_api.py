@@ -187,6 +187,13 @@ def test_a_synthesize_job_speaks_with_the_engines_asked_for_and_logs_them(client
     assert len(clips) == 4 and all(c["speaker"].startswith("pico:en-") for c in clips)
     logs = [entry["message"] for entry in client.get(f"/jobs/{job['id']}/logs").json()["items"]]
     assert "engines: pico (4 clips)" in logs
+    # What the job page shows: clips added by label and by voice, and a few of them to play.
+    metrics = job["metrics"]
+    assert metrics["clips_added"] == 4 and metrics["added_by_label"] == {"positive": 2, "negative": 2}
+    assert sum(metrics["voices"].values()) == 4 and all(v.startswith("pico:en-") for v in metrics["voices"])
+    by_id = {c["id"]: c for c in clips}
+    assert [s["label"] for s in metrics["samples"]] == ["positive", "positive", "negative", "negative"]
+    assert all(by_id[s["id"]]["label"] == s["label"] for s in metrics["samples"])
 
 
 def test_a_job_past_its_time_limit_stops_and_fails_saying_so(settings: Settings) -> None:

@@ -100,10 +100,11 @@ class JobStore:
         storage: Storage,
         items: list[tuple[NormalizedClip, str, str | None, str | None]],
         source: str = "synthetic",
-    ) -> tuple[int, int] | None:
+    ) -> tuple[list[Clip], int] | None:
         """Store clips (audio, label, speaker, notes) into the job's dataset with their events.
 
-        Audio the dataset already holds is skipped. Returns (added, skipped), or None if the job is no longer ours.
+        Audio the dataset already holds is skipped. Returns (the rows added, how many were skipped), or None if the
+        job is no longer ours.
         """
         with self.sessions() as session:
             job = session.get(Job, job_id)
@@ -152,7 +153,7 @@ class JobStore:
                     for path in paths:
                         path.unlink(missing_ok=True)
                     raise
-            return len(rows), len(items) - len(rows)
+            return [row for row, _ in rows], len(items) - len(rows)
 
     def release(self, job_id: uuid.UUID, attempt: int, reason: str) -> bool:
         """Give a running job back to the queue (the worker is shutting down); it runs again as a new attempt."""

@@ -7,6 +7,7 @@ import { gauge, lineChart } from "../charts.js";
 import { deployCard } from "./deploy-card.js";
 import { evaluationSentence, evaluationsCard } from "./evaluations.js";
 import { fmtFa, fmtFrr, fmtDuration, fmtPercent, qualityLead, warningsBesideLead } from "./quality.js";
+import { synthesisResult } from "./synthesis-result.js";
 import { tryLiveCard } from "./try-live.js";
 
 const LOG_TAIL = 200;
@@ -240,6 +241,7 @@ async function resultView(job, isAlive, onClose) {
         ` at its threshold ${fmtNum(m.threshold, 3)}; the curve and every clip's score are in evaluation.json.`),
       metricsTable(m));
   }
+  if (job.kind === "synthesize") return synthesisResult(job);
   if (job.kind !== "train") {
     return h("section", { class: "card", "aria-labelledby": "result-title" }, h("h2", { id: "result-title" }, "Done"), metricsTable(job.metrics || {}));
   }
