@@ -98,6 +98,8 @@ def test_a_job_is_deployed_a_device_registered_then_another_job_promoted_and_rol
     expect(current).to_contain_text(f"{first[:8]}")
     expect(current).to_contain_text("fp32")
     expect(current.locator("[data-field=threshold]")).to_have_text(re.compile(r"^0\.\d+$"))
+    # Trying the served model in the browser happens on its job's page, which has the panel.
+    expect(current.locator("[data-field=try-live]")).to_have_attribute("href", f"#/jobs/{deployment['job_id']}")
     expect(page.get_by_role("button", name="Roll back")).to_be_disabled()
 
     # Registering a device shows its token once, with the command lines that use it.

@@ -106,6 +106,9 @@ export function render(main, name) {
       ["Threshold", h("span", { "data-field": "threshold" }, fmtNum(d.threshold, 3)),
         h("span", { class: "muted" }, d.threshold_override === null || d.threshold_override === undefined ? " the job's calibrated one" : " set here")],
       ["Changed", fmtDate(d.updated_at)],
+      // The served model is the job's: its page runs it in the browser, with the slider to set this threshold.
+      ["Try it", h("a", { href: `#/jobs/${d.job_id}`, "data-field": "try-live" }, "Test in the browser"),
+        h("span", { class: "muted" }, ` on the job's page; set its threshold slider to ${fmtNum(d.threshold, 3)}`)],
     ].flatMap(([k, ...v]) => [h("dt", {}, k), h("dd", {}, ...v)]));
   }
 
