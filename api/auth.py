@@ -14,11 +14,13 @@ from shared.db.models import Deployment, Device
 
 PUBLIC_PREFIXES = ("/schema",)
 DEVICE_KEY = "device"
+DEVICE_ROUTE = {DEVICE_KEY: True}
+"""A route handler's `opt` that lets a device's token in (its own deployment's bundle, its record and reports)."""
 DEVICE_FORBIDDEN = "a device token can only read its deployment's bundle and post its own reports"
 
 
 async def token_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Let through public routes, the admin, and a device on a route marked `opt={"device": True}`."""
+    """Let through public routes, the admin, and a device on a route marked `opt=DEVICE_ROUTE`."""
     if handler.opt.get("public") or connection.url.path.startswith(PUBLIC_PREFIXES):
         return
     expected: str | None = connection.app.state.settings.api_token
@@ -31,7 +33,7 @@ async def token_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> 
             raise NotAuthorizedException(
                 "unknown or revoked device token; create the device a new one with POST /devices"
             )
-        if not handler.opt.get("device"):
+        if not handler.opt.get(DEVICE_KEY):
             raise PermissionDeniedException(DEVICE_FORBIDDEN)
         connection.scope["state"][DEVICE_KEY] = device
         return

@@ -7,14 +7,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.response import File
 
-from api.auth import actor_of, device_of
+from api.auth import DEVICE_ROUTE, actor_of, device_of
 from api.deployments.bundle import BundleService, etag_matches, etag_of
 from api.deployments.schemas import Bundle, Deployment, DeploymentCreate, DeploymentPromote, DeploymentUpdate
 from api.deployments.service import DeploymentService
 from api.error_responses import errors
 from api.validation import DeploymentName
-
-DEVICE = {"device": True}
 
 
 class DeploymentController(Controller):
@@ -75,7 +73,7 @@ class DeploymentController(Controller):
         """Delete a deployment; its devices' tokens stop working."""
         await deployments.delete(name)
 
-    @get("/{name:str}/bundle", opt=DEVICE, responses=errors(404, 409, 422))
+    @get("/{name:str}/bundle", opt=DEVICE_ROUTE, responses=errors(404, 409, 422))
     async def get_bundle(
         self, name: DeploymentName, request: Request, deployments: NamedDependency[DeploymentService]
     ) -> Response[Bundle]:
@@ -96,7 +94,7 @@ class DeploymentController(Controller):
 
     @get(
         "/{name:str}/models/{sha256:str}",
-        opt=DEVICE,
+        opt=DEVICE_ROUTE,
         media_type="application/octet-stream",
         responses=errors(404, 422),
     )

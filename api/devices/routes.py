@@ -9,7 +9,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
-from api.auth import device_of
+from api.auth import DEVICE_ROUTE, device_of
 from api.devices.openapi import ReportOperation
 from api.devices.reports import ReportService, parse_report
 from api.devices.schemas import Device, DeviceCreate, DeviceCreated, DeviceUpdate, ReportAccepted
@@ -22,7 +22,6 @@ from api.recordings.routes import read_form
 from api.recordings.service import RecordingService
 from api.validation import DeviceId, parse_device_id
 
-DEVICE = {"device": True}
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -55,7 +54,7 @@ class DeviceController(Controller):
         """Every device, oldest first (revoked ones too, marked)."""
         return await devices.list(deployment)
 
-    @get("/self", opt=DEVICE, responses=errors())
+    @get("/self", opt=DEVICE_ROUTE, responses=errors())
     async def get_self(self, request: Request, devices: NamedDependency[DeviceService]) -> Device:
         """The calling device's own record (device tokens only)."""
         return await devices.read(_device_only(request).id)
@@ -63,7 +62,7 @@ class DeviceController(Controller):
     @post(
         "/self/reports",
         status_code=201,
-        opt=DEVICE,
+        opt=DEVICE_ROUTE,
         responses=errors(413, 415, 422, 429),
         operation_class=ReportOperation,
     )
