@@ -100,6 +100,15 @@ WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,10}")
 MAX_INT32 = 2**31 - 1
 """The largest whole number an Integer column holds on both databases."""
 
+
+def storable_whole_number(text: str) -> int | None:
+    """The whole number (ASCII digits, white space around allowed) in the text if an Integer column holds it."""
+    text = text.strip()
+    if not WHOLE_NUMBER_RE.fullmatch(text) or int(text) > MAX_INT32:
+        return None
+    return int(text)
+
+
 MAX_SEQ = 2**63 - 1
 """The largest event sequence number either database can hold (a signed 64-bit integer)."""
 

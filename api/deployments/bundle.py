@@ -13,7 +13,7 @@ from api.deployments.artifacts import ModelFile, effective_threshold, model_file
 from api.deployments.service import DeploymentService
 from api.devices.tokens import DevicePrincipal
 from api.errors import Forbidden, InvalidInput, NotFound
-from api.validation import MAX_INT32, SHA256_RE, WHOLE_NUMBER_RE
+from api.validation import SHA256_RE, storable_whole_number
 from shared.audio import TARGET_SAMPLE_RATE
 from shared.db.base import utcnow
 from shared.db.models import Dataset, DeploymentHistory, Device, Job
@@ -134,7 +134,5 @@ class BundleService:
 
 def _version(header: str | None, current: int | None) -> int | None:
     # A header that is not a version is ignored rather than refused: a poll must not fail over its telemetry.
-    if header is None or not WHOLE_NUMBER_RE.fullmatch(header.strip()):
-        return current
-    value = int(header.strip())
-    return value if value <= MAX_INT32 else current
+    value = storable_whole_number(header) if header is not None else None
+    return current if value is None else value

@@ -15,7 +15,7 @@ from api.devices.tokens import DevicePrincipal
 from api.errors import InvalidInput, TooManyRequests
 from api.recordings.ingest import Upload
 from api.recordings.service import RecordingService
-from api.validation import MAX_INT32, SHA256_RE, WHOLE_NUMBER_RE
+from api.validation import SHA256_RE, storable_whole_number
 from shared.db.base import utcnow
 from shared.db.models import REPORT_KINDS, Dataset, Deployment, Device, DeviceReport, Job
 
@@ -189,6 +189,7 @@ def _time(text: str) -> datetime:
 
 
 def _version(text: str) -> int:
-    if not WHOLE_NUMBER_RE.fullmatch(text.strip()) or int(text) > MAX_INT32:
+    value = storable_whole_number(text)
+    if value is None:
         raise InvalidInput(f"version must be the deployment version the device runs (a whole number); got {text!r}")
-    return int(text)
+    return value
