@@ -1,7 +1,7 @@
 """clip fingerprint: a small spectral fingerprint per clip, for near-duplicate QA
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06 10:00:00.000000
 """
 
