@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import msgspec
 from msgspec import UNSET
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +43,7 @@ class DeviceService:
         self.session.add(device)
         await self.session.commit()
         (shown,) = await device_schemas(self.session, [device], {deployment.id: deployment.name})
-        return schemas.DeviceCreated(**{f: getattr(shown, f) for f in shown.__struct_fields__}, token=token)
+        return schemas.DeviceCreated(**msgspec.structs.asdict(shown), token=token)
 
     async def list(self, deployment: str | None) -> list[schemas.Device]:
         """Every device (of one deployment), oldest first; revoked ones too, marked."""
