@@ -16,7 +16,7 @@ from api.errors import Forbidden, InvalidInput, NotFound
 from api.validation import SHA256_RE, storable_whole_number
 from shared.audio import TARGET_SAMPLE_RATE
 from shared.db.base import utcnow
-from shared.db.models import Dataset, DeploymentHistory, Device, Job
+from shared.db.models import DeploymentHistory, Device, Job
 
 HOP_S = 0.1
 REFRACTORY_S = 1.0
@@ -67,15 +67,13 @@ class BundleService:
         if device is not None:
             report_audio = await self._seen(device, running_version, running_sha256)
         job, model = await self.deployments.model_job(deployment.job_id, deployment.precision)
-        phrase = None
-        if job.dataset_id is not None:
-            phrase = await self.session.scalar(select(Dataset.wake_phrase).where(Dataset.id == job.dataset_id))
+        phrases = await self.deployments.phrases([job])
         bundle = schemas.Bundle(
             deployment=deployment.name,
             version=deployment.version,
             job_id=job.id,
             dataset=job.dataset_name,
-            phrase=phrase,
+            phrase=phrases.get(job.dataset_id) if job.dataset_id else None,
             threshold=effective_threshold(job, deployment.threshold),
             window_s=window_s(job, self.storage),
             hop_s=HOP_S,

@@ -52,7 +52,7 @@ class DeploymentService:
         """Every deployment, by name."""
         deployments = list(await self.session.scalars(select(Deployment).order_by(Deployment.name)))
         jobs = await self._jobs({d.job_id for d in deployments})
-        phrases = await self._phrases(jobs.values())
+        phrases = await self.phrases(jobs.values())
         return [self._to_schema(d, jobs.get(d.job_id), phrases) for d in deployments]
 
     async def read(self, name: str) -> schemas.Deployment:
@@ -66,7 +66,7 @@ class DeploymentService:
             )
         )
         jobs = await self._jobs({deployment.job_id, *(h.job_id for h in history)})
-        phrases = await self._phrases(jobs.values())
+        phrases = await self.phrases(jobs.values())
         devices = list(
             await self.session.scalars(
                 select(Device).where(Device.deployment_id == deployment.id).order_by(Device.created_at, Device.id)
@@ -235,7 +235,8 @@ class DeploymentService:
         model = model_file(job, deployment.precision, self.storage) if job else None
         return model.sha256 if model else None
 
-    async def _phrases(self, jobs: Iterable[Job]) -> dict[uuid.UUID, str | None]:
+    async def phrases(self, jobs: Iterable[Job]) -> dict[uuid.UUID, str | None]:
+        """The wake phrase of each of these jobs' datasets, by dataset id (deleted datasets left out)."""
         dataset_ids = {j.dataset_id for j in jobs if j.dataset_id is not None}
         if not dataset_ids:
             return {}
