@@ -14,7 +14,6 @@ from api.deployments import schemas
 from api.deployments.artifacts import (
     DEFAULT_THRESHOLD,
     ModelFile,
-    calibrated_threshold,
     effective_threshold,
     model_file,
 )
@@ -214,7 +213,7 @@ class DeploymentService:
                     "version": deployment.version,
                     "job_id": str(deployment.job_id),
                     "action": action,
-                    "model_sha256": model.sha256 if model else self._model_sha256(deployment, job),
+                    "model_sha256": model.sha256 if model else self._model_sha256(job, deployment.precision),
                 },
             )
             await self.session.commit()
@@ -231,8 +230,8 @@ class DeploymentService:
             return {}
         return {j.id: j for j in await self.session.scalars(select(Job).where(Job.id.in_(ids)))}
 
-    def _model_sha256(self, deployment: Deployment, job: Job | None) -> str | None:
-        model = model_file(job, deployment.precision, self.storage) if job else None
+    def _model_sha256(self, job: Job | None, precision: str) -> str | None:
+        model = model_file(job, precision, self.storage) if job else None
         return model.sha256 if model else None
 
     async def phrases(self, jobs: Iterable[Job]) -> dict[uuid.UUID, str | None]:
@@ -258,22 +257,21 @@ class DeploymentService:
             else deployment.threshold or DEFAULT_THRESHOLD,
             threshold_override=deployment.threshold,
             precision=deployment.precision,
-            model_sha256=self._model_sha256(deployment, job),
+            model_sha256=self._model_sha256(job, deployment.precision),
             created_at=deployment.created_at,
             updated_at=deployment.updated_at,
         )
 
     def _history_schema(self, entry: DeploymentHistory, job: Job | None) -> schemas.HistoryEntry:
-        model = model_file(job, entry.precision, self.storage) if job else None
         return schemas.HistoryEntry(
             version=entry.version,
             action=entry.action,
             actor=entry.actor,
             job_id=entry.job_id,
             dataset=job.dataset_name if job else None,
-            threshold=entry.threshold if entry.threshold is not None or job is None else calibrated_threshold(job),
+            threshold=effective_threshold(job, entry.threshold) if job else entry.threshold,
             threshold_override=entry.threshold,
             precision=entry.precision,
-            model_sha256=model.sha256 if model else None,
+            model_sha256=self._model_sha256(job, entry.precision),
             created_at=entry.created_at,
         )
