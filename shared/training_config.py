@@ -71,6 +71,9 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     user_batch_share: Annotated[float, msgspec.Meta(ge=0, le=0.9)] = 0.25
     """The share of each batch's positive rows, and of its negative rows, kept for the user's own clips of that
     class when there are any; 0 leaves it to `user_clip_weight`."""
+    user_counterparts: bool = True
+    """Cut negatives from the user's positive takes (the room around the phrase, its first and last part alone, the
+    speech reversed and shuffled), so that the user's voice and room appear on both sides and count as their own."""
 
 
 class ConfigError(ValueError):

@@ -171,7 +171,7 @@ def test_a_full_report_queue_drops_new_reports_instead_of_waiting(api: FakeApi) 
 
     accepted = [reporter.submit(report()) for _ in range(10)]
 
-    # Three wait in the queue and one more may be with the thread retrying it, whenever it took it: the rest are dropped.
+    # Three wait in the queue and one more may be with the thread retrying it: the rest are dropped at once.
     assert accepted[:3] == [True, True, True] and sum(accepted) <= 4
     reporter.close(0.5)
 

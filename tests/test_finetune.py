@@ -21,7 +21,8 @@ from shared.storage import Storage
 from shared.training_config import FRONT_END, TrainingConfig, config_to_dict
 from tests.conftest import add_clips, create_dataset, wait_for_job
 from tests.test_trainer import RATE, RecordingHooks, _clip_audio, make_clips, shared_cache
-from worker.training.data import load_audio, split_clips, stack_windows
+from worker.training.counterparts import add_counterparts
+from worker.training.data import load_audio, split_clips, stack_windows, user_clips
 from worker.training.evaluate import binary_metrics, score_logits
 from worker.training.export import load_checkpoint
 from worker.training.finetune import start_model
@@ -78,13 +79,20 @@ def finetuned(
 def test_a_finetune_starts_from_the_base_models_weights(finetuned: tuple, base_run: tuple) -> None:
     result, _, _, config, clips = finetuned
     base_model, _ = load_checkpoint(base_run[1] / "model.pt")
-    # The run's validation side, drawn as the trainer draws it (the seed's first draw), scored by the base model.
+    # The run's validation side, drawn as the trainer draws it (the seed's first draws: the split, then the
+    # counterparts of the takes), scored by the base model.
     labels = np.array([int(c.label == "positive") for c in clips])
-    split = split_clips(
-        labels, [c.speaker for c in clips], np.random.default_rng(config.seed), sources=[c.source for c in clips]
+    speakers, sources = [c.speaker for c in clips], [c.source for c in clips]
+    rng = np.random.default_rng(config.seed)
+    split = split_clips(labels, speakers, rng, sources=sources)
+    audio = [load_audio(c.path) for c in clips]
+    extended = add_counterparts(
+        audio, labels, [c.label for c in clips], user_clips(sources, speakers), split.train, split.val, rng
     )
-    windows = stack_windows([load_audio(c.path) for c in clips], split.val, round(config.window_s * RATE))
-    expected = binary_metrics(score_logits(base_model, windows, torch.device("cpu")), labels[split.val], "base_val")
+    windows = stack_windows(extended.audio, extended.val, round(config.window_s * RATE))
+    expected = binary_metrics(
+        score_logits(base_model, windows, torch.device("cpu")), extended.labels[extended.val], "base_val"
+    )
 
     assert result.metrics["base_val_loss"] == pytest.approx(expected["base_val_loss"], rel=1e-5)
     assert result.metrics["base_val_accuracy"] == pytest.approx(expected["base_val_accuracy"])

@@ -18,6 +18,7 @@ from worker.training import finetune
 from worker.training.augment import AugmentConfig, Augmenter
 from worker.training.background import load_or_build_speech_bank
 from worker.training.batches import BackgroundStream, BatchMaker, Prefetcher
+from worker.training.counterparts import add_counterparts
 from worker.training.coverage import coverage_warnings, validation_coverage
 from worker.training.data import (
     BalancedSampler,
@@ -129,7 +130,15 @@ def train(
     split = split_clips(labels, speakers, rng, sources=sources)
     hooks.log(split.message, split.level)
     train_idx, val_idx = split.train, split.val
+    clip_labels, clip_val = labels, val_idx
+    audio = [load_audio(clip.path) for clip in clips]
+    kinds = [clip.label for clip in clips]
     user = user_clips(sources, speakers)
+    if config.user_counterparts and (user & (labels == 1)).any():
+        extended = add_counterparts(audio, labels, kinds, user, train_idx, val_idx, rng)
+        audio, labels, kinds, user = extended.audio, extended.labels, extended.kinds, extended.user
+        train_idx, val_idx = extended.train, extended.val
+        hooks.log(extended.summary())
     weighting = user_weighting(user, labels, train_idx, weight=config.user_clip_weight, share=config.user_batch_share)
     if weighting.warning:
         hooks.log(weighting.warning, "warning")
@@ -148,9 +157,8 @@ def train(
         )
     if val_idx.size == 0:
         hooks.log("too few clips to hold any out: no validation metrics for this run", "warning")
-    audio = [load_audio(clip.path) for clip in clips]
     val_windows = stack_windows(audio, val_idx, window)
-    validation = ValidationAudio.from_clips(audio, labels, [clip.label for clip in clips], val_idx)
+    validation = ValidationAudio.from_clips(audio, labels, kinds, val_idx)
     if config.background_speech_s > 0 and val_idx.size:
         # Minutes of a dataset's negatives say little about a rate per hour of people talking; this adds some.
         validation.bank = load_or_build_speech_bank(cache_dir, VALIDATION_BANK_S, VALIDATION_BANK_SEED)
@@ -327,11 +335,12 @@ def train(
             )
     else:
         hooks.log("no positive or no negative validation audio: the threshold is not calibrated", "warning")
+    # Coverage counts the dataset's clips; the counterparts are cut from takes it already counts.
     coverage = validation_coverage(
         sources,
         speakers,
-        labels,
-        val_idx,
+        clip_labels,
+        clip_val,
         negative_audio_s=evaluation.get("negative_audio_s", 0.0),
         calibration=calibration,
     )

@@ -458,7 +458,7 @@ function trainCard(name) {
     h("h2", { id: "train-title" }, "Train"),
     h("div", { class: "row" }, field("Preset", preset), field("Epochs", epochs), field("Steps per epoch", steps), field("Batch size", batch)),
     about,
-    field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour, hard_negative_weight, ema_decay, background_speech_s, patience, user_clip_weight, user_batch_share, base_job (a job to fine-tune), finetune_fraction, finetune_lr_factor"),
+    field("More overrides (JSON)", extra, "keys: epochs, steps_per_epoch, batch_size, learning_rate, window_s, seed, augment, warmup_fraction, target_fa_per_hour, hard_negative_weight, ema_decay, background_speech_s, patience, user_clip_weight, user_batch_share, user_counterparts, base_job (a job to fine-tune), finetune_fraction, finetune_lr_factor"),
     h("div", { class: "row tight start-row" }, start, why),
   );
   // The server's presets (built-in and WAKE_TRAINING_PRESETS's): the chosen one's description, and its values as
