@@ -23,9 +23,8 @@ def main() -> None:
 @click.option("--port", default=None, type=int, help="Port to listen on (default: WAKE_TRAINING_PORT, 8080).")
 def serve(host: str | None, port: int | None) -> None:
     """Run the API (and, with no broker configured, the embedded worker)."""
-    import uvicorn
-
     from api.app import create_app
+    from api.server import serve_app
     from shared.db.session import is_sqlite
 
     settings = get_settings()
@@ -38,7 +37,7 @@ def serve(host: str | None, port: int | None) -> None:
         _migrate(url)
         _reconcile(grace_s=0)
     click.echo(f"wake-training on http://{host or settings.host}:{port or settings.port} ({url.split(':')[0]})")
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    serve_app(create_app(settings), host or settings.host, port or settings.port)
 
 
 @main.command()

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.server import SHUTDOWN_GRACE_S
 from tests.audio_factory import wav_bytes
 from tests.faults import all_clips, assert_aftermath
 from tests.processes import CLI, Server, clean_env
@@ -40,6 +41,30 @@ def test_serve_with_no_settings_answers_health_with_sqlite_under_the_data_dir(tm
     assert health["database"] == "sqlite"
     assert health["mode"] == "embedded"
     assert (checkout / "data" / "wake-training" / "wake-training.db").is_file()
+
+
+def test_a_stop_ends_open_event_streams_instead_of_waiting_on_them(tmp_path: Path) -> None:
+    # A dashboard tab keeps /events open for good; docker stop sends SIGTERM and kills 10 s later.
+    server = Server(clean_env(WAKE_TRAINING_DATA_DIR=str(tmp_path / "volume")), tmp_path / "serve.log")
+    try:
+        with (
+            httpx.Client(timeout=httpx.Timeout(5, read=60)) as http,
+            http.stream("GET", f"{server.url}/events") as events,
+        ):
+            assert events.status_code == 200
+            started = time.monotonic()
+            server.process.terminate()
+            with contextlib.suppress(httpx.HTTPError):
+                for _ in events.iter_bytes():
+                    pass
+            server.process.wait(30)
+            stopped_s = time.monotonic() - started
+    finally:
+        server.stop()
+    # uvicorn ends a stop by raising the signal it caught again: -15 is its clean exit on SIGTERM.
+    assert server.process.returncode in (0, -15), server.log.read_text()
+    assert "ERROR" not in server.log.read_text()
+    assert stopped_s < SHUTDOWN_GRACE_S, stopped_s
 
 
 def _hammer(url: str, stop: threading.Event, worker: int) -> None:

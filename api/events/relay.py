@@ -44,11 +44,13 @@ class EventFilter:
 
 @dataclass(eq=False)
 class Subscription:
-    """A client's live feed; `overflowed` is set if it fell too far behind and must reconnect."""
+    """A client's live feed; `overflowed` is set if it fell too far behind and must reconnect, `ended` when the
+    server stops (a None in the queue wakes a stream that waits on it)."""
 
     filter: EventFilter
-    queue: asyncio.Queue[EventMessage] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE_SIZE))
+    queue: asyncio.Queue[EventMessage | None] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE_SIZE))
     overflowed: bool = False
+    ended: bool = False
 
 
 class EventRelay:
@@ -83,6 +85,7 @@ class EventRelay:
         self._subscriptions: set[Subscription] = set()
         self._tasks: list[asyncio.Task] = []
         self._unsubscribe_bus: Callable[[], None] | None = None
+        self._ending = False
         self._redis = None
 
     async def start(self) -> None:
@@ -130,9 +133,18 @@ class EventRelay:
 
     def subscribe(self, event_filter: EventFilter) -> Subscription:
         """Start receiving live events that match the filter."""
-        subscription = Subscription(event_filter)
+        subscription = Subscription(event_filter, ended=self._ending)
         self._subscriptions.add(subscription)
         return subscription
+
+    def end_streams(self) -> None:
+        """End every live feed now, because the server is stopping: its clients reconnect to whichever server
+        answers next and catch up from their last event, instead of holding this one's stop open."""
+        self._ending = True
+        for subscription in list(self._subscriptions):
+            subscription.ended = True
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue is being read: the flag is seen next
+                subscription.queue.put_nowait(None)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Stop receiving live events."""

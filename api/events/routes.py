@@ -56,12 +56,14 @@ async def event_stream(
         if until_job_ends and await _job_finished(state, event_filter.job_id):
             return
         while True:
-            if subscription.overflowed:
+            if subscription.overflowed or subscription.ended:
                 return  # the client reconnects with Last-Event-ID and catches up from the database
             try:
                 message = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT_S)
             except TimeoutError:
                 yield None
+                continue
+            if message is None:
                 continue
             if message.seq <= last:
                 continue
