@@ -85,7 +85,8 @@ def figures(scores: dict[str, Any], voice: str, training_s: float | None) -> dic
 def run(args: argparse.Namespace, root: Path, data_dir: Path) -> dict[str, Any]:
     """Train and score every model of the experiment; the figures by voice and model."""
     manifest = json.loads((root / "data" / "manifest.json").read_text())
-    voices = manifest["personalisation"]["voices"][: args.voices]
+    voices = manifest["personalisation"]["voices"]
+    voices = [voice for voice in voices if voice in args.only] if args.only else voices[: args.voices]
     results: dict[str, Any] = {"build_hash": manifest["build_hash"], "voices": {}, "models": {}}
     with heldout.embedded_product(data_dir, threads=args.threads) as client:
         heldout.synthesize_dataset(client, heldout.DATASET, count=args.count, seed=args.seed)
@@ -104,7 +105,11 @@ def run(args: argparse.Namespace, root: Path, data_dir: Path) -> dict[str, Any]:
             print(f"  {full['id']}: {full_s:.0f} s")
             print(f"(c) {voice}: fine-tuning the default model")
             tuned, tuned_s = heldout.train_job(
-                client, {"dataset": dataset, "config_overrides": {"base_job": default["id"]}}
+                client,
+                {
+                    "dataset": dataset,
+                    "config_overrides": {**json.loads(args.finetune_overrides), "base_job": default["id"]},
+                },
             )
             print(f"  {tuned['id']}: {tuned_s:.0f} s")
             results["voices"][voice] = {
@@ -173,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--overrides", help="JSON config_overrides of the full trainings (the fine-tunes take the default model's)"
     )
+    parser.add_argument(
+        "--finetune-overrides", default="{}", help="JSON config_overrides of the fine-tunes (besides base_job)"
+    )
+    parser.add_argument("--only", nargs="+", help="these enrollment voices (by name) instead of the first --voices")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthesized set and of training")
     parser.add_argument("--threads", type=int, default=0, help="the worker's torch threads (0: the product's)")
     parser.add_argument("--quick", action="store_true", help="score.py --quick: a smoke test, not a comparison")
