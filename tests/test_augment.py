@@ -406,26 +406,3 @@ def test_mix_at_snr_scales_each_rows_noise_to_its_own_ratio() -> None:
     added = (mix_at_snr(clean, torch.from_numpy(noise), torch.from_numpy(snr)) - clean).numpy()
     measured = 10 * np.log10(np.mean(signal**2, axis=1) / np.mean(added**2, axis=1))
     assert np.allclose(measured, snr, atol=1e-3)
-
-
-def test_rows_recorded_in_a_real_room_get_no_simulated_room_or_noise_and_the_others_the_same_draws(
-    noise_bank: torch.Tensor,
-) -> None:
-    config = AugmentConfig(
-        placement=PlacementConfig(enabled=False),
-        speed=SpeedConfig(enabled=False),
-        pitch=PitchConfig(enabled=False),
-        gain=GainConfig(enabled=False),
-        reverb=ReverbConfig(bank_size=4, rt60_s=(0.3, 0.5), probability=1.0),
-        noise=NoiseConfig(probability=1.0),
-    )
-    augmenter = Augmenter(config, WINDOW, noise_bank=noise_bank)
-    audio = speech_like(batch=4)
-    labels = torch.tensor([1, 1, 0, 0])
-    recorded = np.array([True, False, True, False])
-
-    plain = augmenter(audio, labels, 5)
-    out = augmenter(audio, labels, 5, recorded=recorded)
-
-    assert torch.equal(out[recorded], audio[recorded])
-    assert torch.equal(out[~recorded], plain[~recorded]) and not torch.equal(plain[recorded], audio[recorded])

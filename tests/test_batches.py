@@ -213,31 +213,3 @@ def test_the_users_clips_count_more_only_when_they_are_on_both_sides_of_training
     assert user_weighting(only_room, labels, train, weight=4.0, share=0.25)[:2] == (1.0, 0.0)
     assert user_weighting(np.zeros(20, dtype=bool), labels, train, weight=4.0, share=0.25).warning is None
     assert user_weighting(only_takes, labels, train, weight=1.0, share=0.0).warning is None
-
-
-def test_the_users_clips_get_no_babble_under_them_the_others_do() -> None:
-    clips, labels = _clips()
-    clips[:2] = [np.full(3_000, 0.4, dtype=np.float32) for _ in range(2)]  # the user's two positives
-    user = np.zeros(labels.size, dtype=bool)
-    user[:2] = True
-    rng = np.random.default_rng(3)
-    maker = BatchMaker(
-        clips,
-        labels,
-        BalancedSampler(np.arange(labels.size), labels, 8, rng, user=user, user_weight=4.0, user_share=0.5),
-        WINDOW,
-        rng,
-        seed=3,
-        device=torch.device("cpu"),
-        augmenter=None,
-        background=None,
-        speech=_speech(),
-        mix=NegativeMix(babble_probability=1.0),
-    )
-    rows = torch.cat([batch.audio[batch.labels == 1] for batch in (maker.make() for _ in range(20))])
-
-    mine = [row for row in rows if torch.isclose(row.max(), torch.tensor(0.4))]
-    others = [row for row in rows if not torch.isclose(row.max(), torch.tensor(0.4))]
-    assert mine and others
-    assert all(row.min() == 0 for row in mine)  # the padding around the take is still silent
-    assert all(row.min() > 0 for row in others)  # speech under the whole window

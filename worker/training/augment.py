@@ -444,13 +444,10 @@ class Augmenter(nn.Module):
         labels: torch.Tensor | np.ndarray,
         generator: Seed,
         lengths: torch.Tensor | None = None,
-        recorded: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """Clips [batch, samples] (each row's first `lengths` samples, all of it when None) to windows [batch, window].
 
         labels: [batch], 1 for a positive clip. With the config disabled, the windows are centred crops or pads.
-        recorded: [batch], True for a clip recorded in a real room (the user's own): it gets no simulated room and
-        no added noise, which on top of its own would bury it; the draws are the same either way.
         """
         config = self.config
         device = audio.device
@@ -474,13 +471,10 @@ class Augmenter(nn.Module):
             lengths=lengths,
             positives=positives if config.placement.keep_phrase else None,
         )
-        placed = audio
         if config.reverb.enabled and self.rir_bank is not None:
             audio = random_reverb(audio, gen, self.rir_bank, config.reverb)
         if config.noise.enabled:
             audio = random_noise(audio, gen, config.noise, self.noise_bank)
-        if recorded is not None:
-            audio = torch.where(torch.as_tensor(recorded, device=device)[:, None], placed, audio)
         if config.gain.enabled:
             audio = random_gain(audio, gen, config.gain)
         return audio

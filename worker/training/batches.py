@@ -103,15 +103,12 @@ class BatchMaker:
         self.speech = speech if speech is not None and speech.audio.size > 0 else None
         self.mix = mix or NegativeMix()
         self.positive_clips = sampler.positives
-        self.recorded_clips = np.concatenate([sampler.user_positives, sampler.user_negatives])
         self.generator = make_generator(seed, device)
 
     def make(self) -> Batch:
         """The next batch."""
         indices = self.sampler.draw()
         positives = self.labels[indices] == 1
-        # The user's own clips were recorded in a real room over its own noise: no babble, room or noise on top.
-        recorded = np.isin(indices, self.recorded_clips)
         windows = stack_windows(self.audio, indices, self.window, self.rng)
         negative_rows = np.flatnonzero(~positives)
         draw = self.rng.random(negative_rows.size)
@@ -121,28 +118,22 @@ class BatchMaker:
             taken = negative_rows[draw < edges[0]]
             if taken.size:
                 windows[taken] = self.background.crops(taken.size, self.window, self.rng)
-                recorded[taken] = False
         if self.speech is not None:
             taken = negative_rows[(draw >= edges[0]) & (draw < edges[1])]
             if taken.size:
                 windows[taken] = self.speech.crops(taken.size, self.window, self.rng)
-                recorded[taken] = False
         for row in negative_rows[(draw >= edges[1]) & (draw < edges[2])]:
             windows[row] = self._cut_phrase()
-            recorded[row] = False
         x = torch.from_numpy(windows).to(self.device)
         if self.speech is not None and mix.babble_probability > 0:
             rows = np.flatnonzero(self.rng.random(len(indices)) < mix.babble_probability)
             if rows.size:
                 babble = torch.from_numpy(self.speech.crops(rows.size, self.window, self.rng)).to(self.device)
                 snr = torch.from_numpy(self.rng.uniform(*mix.babble_snr_db, size=rows.size)).to(self.device)
-                keep = torch.from_numpy(~recorded[rows]).to(self.device)
-                x[rows] = torch.where(keep[:, None], mix_at_snr(x[rows], babble, snr), x[rows])
+                x[rows] = mix_at_snr(x[rows], babble, snr)
         if self.augmenter is not None:
             with torch.no_grad():
-                x = self.augmenter(
-                    x, positives.astype(np.int64), self.generator, recorded=recorded if recorded.any() else None
-                )
+                x = self.augmenter(x, positives.astype(np.int64), self.generator)
         y = torch.from_numpy(positives.astype(np.float32)).to(self.device)
         return Batch(audio=x, labels=y, positives=positives)
 
