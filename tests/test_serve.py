@@ -48,7 +48,7 @@ def test_a_stop_ends_open_event_streams_instead_of_waiting_on_them(tmp_path: Pat
     server = Server(clean_env(WAKE_TRAINING_DATA_DIR=str(tmp_path / "volume")), tmp_path / "serve.log")
     try:
         with (
-            httpx.Client(timeout=httpx.Timeout(5, read=60)) as http,
+            httpx.Client(timeout=httpx.Timeout(5, read=2 * SHUTDOWN_GRACE_S)) as http,
             http.stream("GET", f"{server.url}/events") as events,
         ):
             assert events.status_code == 200
@@ -57,7 +57,7 @@ def test_a_stop_ends_open_event_streams_instead_of_waiting_on_them(tmp_path: Pat
             with contextlib.suppress(httpx.HTTPError):
                 for _ in events.iter_bytes():
                     pass
-            server.process.wait(30)
+            server.process.wait(2 * SHUTDOWN_GRACE_S)
             stopped_s = time.monotonic() - started
     finally:
         server.stop()
