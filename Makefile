@@ -14,7 +14,7 @@ ORT := api/dashboard/static/vendor/ort/VERSION
 $(VENV)/.installed: pyproject.toml edge/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[worker,dev]' -e ./edge
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[worker,dev,bench]' -e ./edge
 	touch $@
 
 $(ORT): api/dashboard/vendor/package-lock.json api/dashboard/vendor/install.sh

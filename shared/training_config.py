@@ -24,7 +24,9 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 FRONT_END = "log-mel 40 bands, 25 ms every 10 ms, 16 kHz"
 """What the model hears (worker/training/features.py); a new front end must change it, so that no fine-tune starts
 from a model that heard something else. Models from before this was recorded heard this one."""
-FINETUNE_KEPT: dict[str, str] = {"preset": "architecture", "window_s": "window"}
+STREAMING_MIN_WINDOW_S: dict[str, float] = {"tiny": 0.85, "small": 0.91, "base": 0.97}
+"""The shortest window whose audio the streaming network of each size reads to its first output (stream_net.py)."""
+FINETUNE_KEPT: dict[str, str] = {"preset": "architecture", "architecture": "architecture", "window_s": "window"}
 """The settings a fine-tune must share with its base, by what they set: the weights only fit that network."""
 
 
@@ -33,6 +35,10 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
 
     preset: Literal["tiny", "small", "base"] = "small"
     """Model size: tiny (<= 30k parameters), small (<= 100k), base. Named presets (`quick`, `thorough`) set it too."""
+    architecture: Literal["windowed", "streaming"] = "windowed"
+    """`streaming`: a causal network that is also exported in a streaming form (model.streaming.onnx), which scores
+    each new 30 ms of audio once instead of recomputing a whole window every hop; its windowed form gives the same
+    scores. `windowed`: the network with centred convolutions, scored a whole window every 100 ms."""
     epochs: Annotated[int, msgspec.Meta(ge=1, le=500)] = 30
     steps_per_epoch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 50
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
@@ -74,6 +80,14 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     user_counterparts: bool = True
     """Cut negatives from the user's positive takes (the room around the phrase, its first and last part alone, the
     speech reversed and shuffled), so that the user's voice and room appear on both sides and count as their own."""
+
+    def __post_init__(self) -> None:
+        shortest = STREAMING_MIN_WINDOW_S[self.preset]
+        if self.architecture == "streaming" and self.window_s < shortest:
+            # msgspec reports a ValueError raised here as a ValidationError, which resolve_config turns into a 422.
+            raise ValueError(
+                f"the streaming {self.preset} network needs window_s >= {shortest:g}, got {self.window_s:g}"
+            )
 
 
 class ConfigError(ValueError):

@@ -192,6 +192,25 @@ def test_export_parity_failure_raises_and_leaves_no_model_files(
     assert list(export_dir.iterdir()) == []
 
 
+def test_a_streaming_run_exports_its_streaming_form_and_calibrates_at_its_steps(
+    clips: list[TrainingClip], tmp_path: Path
+) -> None:
+    config = msgspec.structs.replace(CONFIG, architecture="streaming")
+    export_dir = tmp_path / "export"
+    result = train(clips, config, export_dir, RecordingHooks(), device="cpu", cache_dir=shared_cache())
+    streamed = {"model.streaming.onnx", "model.streaming.int8.onnx"}
+    assert set(result.files) == EXPORTED | streamed
+    assert 0 <= result.metrics["parity_max_abs_diff_streaming"] <= 1e-4
+    contract = json.loads((export_dir / "config.json").read_text())["streaming"]
+    assert contract["step_samples"] == 480
+    # The detection-error curve counts false accepts at every 30-ms step, as the streaming graph scores them.
+    metrics = json.loads((export_dir / "metrics.json").read_text())
+    assert metrics["hop_s"] == pytest.approx(0.03)
+    assert metrics["calibration"]["threshold"] == result.metrics["threshold"]
+    model, _ = load_checkpoint(export_dir / "model.pt")
+    assert type(model).__name__ == "StreamingWakeWordModel"
+
+
 def test_training_without_negative_clips_is_refused(clips: list[TrainingClip], tmp_path: Path) -> None:
     positives = [clip for clip in clips if clip.label == "positive"]
     with pytest.raises(ValueError, match="positive and negative"):
@@ -217,6 +236,7 @@ def test_preset_parameter_counts_stay_within_their_limits(preset: str, limit: in
 
 
 def test_metrics_json_holds_the_calibrated_threshold_and_the_detection_error_curve(trained: tuple) -> None:
+    assert json.loads((trained[2] / "metrics.json").read_text())["hop_s"] == pytest.approx(0.1)
     result, hooks, export_dir = trained
     report = json.loads((export_dir / "metrics.json").read_text())
 
@@ -344,7 +364,7 @@ def test_a_short_validation_stream_raises_the_threshold_toward_its_tail_but_not_
         curve = detection_error_curve(positives, negatives, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=100)
         observed = calibrate_threshold(curve, 0.5)
         assert observed["threshold"] < 0.95 and observed["frr"] == 0.0
-        return _extrapolate_when_short(observed, curve, positives, negatives, 100)
+        return _extrapolate_when_short(observed, curve, positives, negatives, 100, hop_s=HOP_S)
 
     confident = calibrated(np.full(20, 0.9999))
     assert confident["method"] == "extrapolated"

@@ -39,14 +39,15 @@ def tone_band() -> int:
     return int(np.argmin(np.abs(centres - TONE_HZ)))
 
 
-def tone_model() -> Any:
-    """WakeWordModel('tiny') in eval mode whose probability is sigmoid(2 * (max log power at 1 kHz - 2) - 4)."""
+def tone_model(architecture: str = "windowed") -> Any:
+    """The tiny network of `architecture` in eval mode whose probability is sigmoid(2 * (max log power at 1 kHz - 2)
+    - 4), the maximum over the frames its stem reads."""
     import torch
     from torch import nn
 
-    from worker.training.model import WakeWordModel
+    from worker.training.model import build_model
 
-    model = WakeWordModel("tiny").eval()
+    model = build_model("tiny", architecture).eval()
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.Conv1d | nn.Linear):
@@ -59,8 +60,10 @@ def tone_model() -> Any:
                 module.weight.fill_(1.0)
                 module.bias.zero_()
         net = model.net
-        # Channel 0 of the stem is the tone's band, less the floor; its ReLU drops everything quieter.
-        net.stem[0].weight[0, tone_band(), 1] = 1.0
+        # Channel 0 of the stem is the tone's band, less the floor; its ReLU drops everything quieter. The windowed
+        # stem is centred (tap 1 of 3 is the frame itself); the streaming one reads the newest frame of its stride.
+        stem = net.stem[0]
+        stem.weight[0, tone_band(), stem.kernel_size[0] // 2 if architecture == "windowed" else -1] = 1.0
         net.stem[1].running_mean[0] = LOG_POWER_FLOOR
         # Blocks with zero convolutions are their residual path: identity, or a strided 1x1 conv kept on channel 0.
         for block in net.body:
@@ -72,18 +75,20 @@ def tone_model() -> Any:
     return model
 
 
-def export_tone_model(export_dir: Path, *, window_s: float = WINDOW_S) -> dict[str, Any]:
+def export_tone_model(
+    export_dir: Path, *, window_s: float = WINDOW_S, architecture: str = "windowed"
+) -> dict[str, Any]:
     """Export the tone model into `export_dir` as a training job would; returns the job's config."""
     from worker.training.export import export_model
 
-    config = TrainingConfig(preset="tiny", window_s=window_s)
+    config = TrainingConfig(preset="tiny", window_s=window_s, architecture=architecture)
     window = round(window_s * RATE)
     rng = np.random.default_rng(0)
     # Parity and int8 calibration windows: quiet noise, and noise with the tone in it.
     check = (0.01 * rng.standard_normal((16, window))).astype(np.float32)
     t = np.arange(window) / RATE
     check[::2] += (0.5 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
-    export_model(tone_model(), config, export_dir, check)
+    export_model(tone_model(architecture), config, export_dir, check)
     (export_dir / "metrics.json").write_text(json.dumps({"threshold": THRESHOLD}) + "\n")
     return config_to_dict(config)
 

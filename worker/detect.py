@@ -18,6 +18,7 @@ import onnxruntime as ort
 import soundfile as sf
 
 from worker.training import streaming
+from worker.training.stream_runtime import StreamScorer, streaming_contract
 
 SAMPLE_RATE = 16_000
 HOP_S = 0.1
@@ -53,6 +54,15 @@ class WakeWordDetector:
         threads: int | None = None,
     ) -> None:
         self.model_path = Path(model_path)
+        # A streaming export is run in its streaming form, every step (hop_s is then the step), unless the path
+        # names another graph of the folder (model.int8.onnx: the windowed int8 one).
+        self.stream: StreamScorer | None = None
+        contract = streaming_contract(self.model_path.parent)
+        if contract is not None and self.model_path.name in ("model.onnx", contract["onnx"], contract["onnx_int8"]):
+            graph = contract["onnx_int8"] if self.model_path.name == contract["onnx_int8"] else contract["onnx"]
+            self.stream = StreamScorer(self.model_path.parent, contract, threads=threads or 1, onnx=graph)
+            self.model_path = self.model_path.parent / "model.onnx"
+            hop_s = self.stream.step_samples / SAMPLE_RATE
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -75,6 +85,12 @@ class WakeWordDetector:
         self.hop_samples = round(self.hop_s * SAMPLE_RATE)
         if self.hop_samples <= 0:
             raise ValueError(f"hop_s must be at least one sample, got {hop_s}")
+        # Where the first score's window ends: a stream's first whole window, rounded up to a step when streaming.
+        self.first_end_samples = self.window_samples
+        if self.stream is not None:
+            self.window_samples = self.stream.window_samples
+            self.first_step = self.stream.first_whole_step()
+            self.first_end_samples = (self.first_step + 1) * self.stream.step_samples
 
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
         """The wake probability of each window in a batch [n, window_samples]."""
@@ -90,7 +106,9 @@ class WakeWordDetector:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def scores(self, audio: np.ndarray) -> np.ndarray:
-        """One score per hop over a 16 kHz mono stream."""
+        """One score per hop over a 16 kHz mono stream (per step of a streaming model, from its first whole window)."""
+        if self.stream is not None:
+            return self.stream.scores(audio)[self.first_step :]
         batch = self.static_batch
         chunk = CHUNK if batch is None else batch * max(1, CHUNK // batch)
         return streaming.stream_scores(
@@ -104,9 +122,23 @@ class WakeWordDetector:
         duration_s = len(audio) / SAMPLE_RATE
         return [Detection(self.window_end_s(index, duration_s), float(scores[index])) for index in indices]
 
+    def clip_max_scores(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """Each clip's highest score over the windows that start in it (silence after it), as scores() slides them."""
+        if self.stream is None:
+            return streaming.clip_max_scores(
+                self.score_windows, clips, window=self.window_samples, hop=self.hop_samples
+            )
+        highest = []
+        for clip in clips:
+            padded = np.concatenate([np.asarray(clip, dtype=np.float32), np.zeros(self.window_samples, np.float32)])
+            # Steps whose window starts inside the clip: up to the one ending a window past its last sample.
+            last = (len(clip) - 1 + self.window_samples) // self.hop_samples - 1
+            highest.append(float(self.stream.scores(padded)[self.first_step : max(self.first_step, last) + 1].max()))
+        return np.asarray(highest, dtype=np.float32)
+
     def window_end_s(self, index: int, duration_s: float = math.inf) -> float:
         """When the window at position `index` ends, in seconds (the last, padded one ends with the audio)."""
-        return min((index * self.hop_samples + self.window_samples) / SAMPLE_RATE, duration_s)
+        return min((index * self.hop_samples + self.first_end_samples) / SAMPLE_RATE, duration_s)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         out = self.session.run([self.output_name], {self.input_name: windows})[0]
@@ -166,18 +198,26 @@ def listen(
     gap = streaming.refractory_hops(hop_s=detector.hop_s, refractory_s=detector.refractory_s)
     buffer = np.zeros(detector.window_samples, dtype=np.float32)
     hop, position, last = detector.hop_samples, 0, -gap
+    # A streaming model takes a chunk of several steps a call; a windowed one a window every hop.
+    block_samples = hop if detector.stream is None else detector.stream.chunk_samples
+    if detector.stream is not None:
+        detector.stream.reset()
     with sounddevice.InputStream(
-        samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=hop, device=device
+        samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=block_samples, device=device
     ) as stream:
         while not stop.is_set():
-            block, _overflowed = stream.read(hop)
-            buffer = np.concatenate([buffer[hop:], block[:, 0]])
-            score = float(detector.score_windows(buffer[None, :])[0])
-            # The same rule as streaming.count_detections, so live behaviour matches the FA/h measured offline.
-            if score >= detector.threshold and position - last >= gap:
-                last = position
-                on_detection(Detection((position + 1) * detector.hop_s, score))
-            position += 1
+            block, _overflowed = stream.read(block_samples)
+            if detector.stream is None:
+                buffer = np.concatenate([buffer[hop:], block[:, 0]])
+                scores = detector.score_windows(buffer[None, :])
+            else:
+                scores = detector.stream.feed(block[:, 0])
+            for score in scores.tolist():
+                # The same rule as streaming.count_detections, so live behaviour matches the FA/h measured offline.
+                if score >= detector.threshold and position - last >= gap:
+                    last = position
+                    on_detection(Detection((position + 1) * detector.hop_s, score))
+                position += 1
 
 
 def format_detection(detection: Detection) -> str:

@@ -31,13 +31,13 @@ def evaluate_clips(
     Each positive counts as detected when any window over it reaches the threshold. The negatives are one stream,
     end to end, scored at the detector's hop with its refractory rule: a false accept per firing, as on a device.
     """
-    window, hop = detector.window_samples, detector.hop_samples
+    window = detector.window_samples
     # Half a window of silence on each side, so a phrase at a clip's very edge still fits whole in some window.
     pad = np.zeros(window // 2, dtype=np.float32)
     clips = [np.concatenate([pad, audio, pad]) for _, audio in positives]
-    positive_scores = streaming.clip_max_scores(detector.score_windows, clips, window=window, hop=hop)
+    positive_scores = detector.clip_max_scores(clips)
     stream = np.concatenate(negatives)
-    negative_scores = streaming.stream_scores(detector.score_windows, stream, window=window, hop=hop)
+    negative_scores = detector.scores(stream)
     duration_s = stream.size / SAMPLE_RATE
     threshold, hop_s, refractory_s = detector.threshold, detector.hop_s, detector.refractory_s
     fired = streaming.count_detections(negative_scores, threshold, hop_s=hop_s, refractory_s=refractory_s)

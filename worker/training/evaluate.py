@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from worker.training.model import WakeWordModel
+from worker.training.model import WakeModel, WakeWordModel
+from worker.training.stream_export import step_samples
+from worker.training.stream_net import StreamingWakeWordModel
+from worker.training.stream_scoring import clip_max_step_scores, stream_step_scores
 from worker.training.streaming import (
     calibrate_threshold,
     clip_max_scores,
@@ -66,8 +72,34 @@ def probability_scorer(model: WakeWordModel, device: torch.device):
     return score
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How the deployed detector scores a model's audio: every `hop_s`, a stream's scores and a clip's highest."""
+
+    hop_s: float
+    stream: Callable[[np.ndarray], np.ndarray]
+    clip_max: Callable[[list[np.ndarray]], np.ndarray]
+
+
+def scoring(model: WakeModel, device: torch.device, window: int) -> Scoring:
+    """A streaming model is scored at each of its steps, as its streaming graph runs; a windowed one every HOP_S."""
+    if isinstance(model, StreamingWakeWordModel):
+        return Scoring(
+            hop_s=step_samples(model.preset) / 16_000,
+            stream=lambda audio: stream_step_scores(model, window, audio, device),
+            clip_max=lambda clips: clip_max_step_scores(model, window, clips, device),
+        )
+    score = probability_scorer(model, device)
+    hop = round(HOP_S * 16_000)
+    return Scoring(
+        hop_s=HOP_S,
+        stream=lambda audio: stream_scores(score, audio, window=window, hop=hop),
+        clip_max=lambda clips: clip_max_scores(score, clips, window=window, hop=hop),
+    )
+
+
 def streaming_evaluation(
-    model: WakeWordModel,
+    model: WakeModel,
     device: torch.device,
     positives: list[np.ndarray],
     negatives: list[np.ndarray],
@@ -80,20 +112,21 @@ def streaming_evaluation(
 
     With `extrapolate`, a threshold the negatives are too short to check is raised toward their tail's estimate.
     """
-    score = probability_scorer(model, device)
-    hop = round(HOP_S * 16_000)
-    positive_scores = clip_max_scores(score, positives, window=window, hop=hop) if positives else np.zeros(0)
+    plan = scoring(model, device, window)
+    positive_scores = plan.clip_max(positives) if positives else np.zeros(0)
     stream = np.concatenate(negatives) if negatives else np.zeros(0, dtype=np.float32)
-    negative_scores = stream_scores(score, stream, window=window, hop=hop)
+    negative_scores = plan.stream(stream) if stream.size else np.zeros(0, dtype=np.float32)
     duration_s = stream.size / 16_000
     if positive_scores.size == 0 or duration_s == 0:
         return {}
     curve = detection_error_curve(
-        positive_scores, negative_scores, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=duration_s
+        positive_scores, negative_scores, hop_s=plan.hop_s, refractory_s=REFRACTORY_S, duration_s=duration_s
     )
     calibration = calibrate_threshold(curve, target_fa_per_hour)
     if extrapolate:
-        calibration = _extrapolate_when_short(calibration, curve, positive_scores, negative_scores, duration_s)
+        calibration = _extrapolate_when_short(
+            calibration, curve, positive_scores, negative_scores, duration_s, hop_s=plan.hop_s
+        )
     else:
         calibration = {**calibration, "method": "observed"}
     threshold = calibration["threshold"]
@@ -111,6 +144,7 @@ def streaming_evaluation(
             "negative_windows": np.histogram(negative_scores, edges)[0].tolist(),
         },
         "negative_audio_s": duration_s,
+        "hop_s": plan.hop_s,
         "positive_clips": int(positive_scores.size),
         "precision": true_positive / max(1.0, float(predicted.sum())),
         "recall": true_positive / positive_scores.size,
@@ -119,7 +153,13 @@ def streaming_evaluation(
 
 
 def _extrapolate_when_short(
-    calibration: dict, curve: list, positive_scores: np.ndarray, negative_scores: np.ndarray, duration_s: float
+    calibration: dict,
+    curve: list,
+    positive_scores: np.ndarray,
+    negative_scores: np.ndarray,
+    duration_s: float,
+    *,
+    hop_s: float,
 ) -> dict:
     """Raise the threshold toward the score tail's estimate when the negatives are too short to show the target.
 
@@ -129,7 +169,7 @@ def _extrapolate_when_short(
     """
     target = calibration["target_fa_per_hour"]
     observable = duration_s * target / 3600.0 >= 1.0  # at least one false accept expected at the target rate
-    estimate = None if observable else tail_threshold(negative_scores, target, hop_s=HOP_S)
+    estimate = None if observable else tail_threshold(negative_scores, target, hop_s=hop_s)
     if estimate is None or estimate["threshold"] <= calibration["threshold"]:
         return {**calibration, "method": "observed"}
     allowed = calibration["frr"] + FRR_SLACK
@@ -143,10 +183,10 @@ def _extrapolate_when_short(
         "threshold": threshold,
         "frr": false_reject_rate(positive_scores, threshold),
         "fa_per_hour": false_accepts_per_hour(
-            negative_scores, threshold, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=duration_s
+            negative_scores, threshold, hop_s=hop_s, refractory_s=REFRACTORY_S, duration_s=duration_s
         ),
         "method": "extrapolated" if threshold == estimate["threshold"] else "extrapolated, capped by FRR",
-        "expected_fa_per_hour": expected_fa_per_hour(estimate, threshold, negative_scores.size, hop_s=HOP_S),
+        "expected_fa_per_hour": expected_fa_per_hour(estimate, threshold, negative_scores.size, hop_s=hop_s),
         "tail": estimate,
     }
 

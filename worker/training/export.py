@@ -13,7 +13,10 @@ import torch
 
 from shared.training_config import FRONT_END, TrainingConfig, config_to_dict
 from worker.training.features import SAMPLE_RATE
-from worker.training.model import WakeWordModel
+from worker.training.model import WakeModel, build_model
+from worker.training.stream_export import STREAM_ONNX, STREAM_ONNX_INT8, contract, export_streaming
+from worker.training.stream_net import StreamingWakeWordModel
+from worker.training.stream_runtime import STREAMING_KEY
 
 CHECKPOINT = "model.pt"
 TORCHSCRIPT = "model.torchscript.pt"
@@ -23,21 +26,29 @@ CONFIG = "config.json"
 PARITY_TOLERANCE = 1e-4
 # Enough windows to exercise the graph on real audio without slowing the export of a large validation set.
 PARITY_WINDOWS = 64
+# The streaming graph is checked on one stream of this many validation windows end to end.
+STREAM_PARITY_WINDOWS = 12
 
 
 def export_model(
-    model: WakeWordModel, config: TrainingConfig, export_dir: Path, check_windows: np.ndarray
+    model: WakeModel, config: TrainingConfig, export_dir: Path, check_windows: np.ndarray
 ) -> tuple[list[str], dict[str, float]]:
     """Write the model files into export_dir and check them on `check_windows`; returns (file names, parity figures)."""
     # A failed parity check raises RuntimeError and removes what was written: half-valid exports must not be shipped.
     model = copy.deepcopy(model).to("cpu").eval()
     window_samples = check_windows.shape[1]
     export_dir.mkdir(parents=True, exist_ok=True)
-    paths = [export_dir / name for name in (CHECKPOINT, TORCHSCRIPT, ONNX, ONNX_INT8, CONFIG)]
+    names = [CHECKPOINT, TORCHSCRIPT, ONNX, ONNX_INT8, CONFIG]
+    if isinstance(model, StreamingWakeWordModel):
+        names[-1:-1] = [STREAM_ONNX, STREAM_ONNX_INT8]
+    paths = [export_dir / name for name in names]
     try:
         _write(model, config, window_samples, export_dir)
         parity = _parity(model, export_dir, check_windows[:PARITY_WINDOWS])
         parity.update(_quantize(export_dir, check_windows[:PARITY_WINDOWS]))
+        if isinstance(model, StreamingWakeWordModel):
+            stream_audio = np.ascontiguousarray(check_windows[:STREAM_PARITY_WINDOWS], dtype=np.float32).reshape(-1)
+            parity.update(export_streaming(model, window_samples, export_dir, stream_audio))
     except BaseException:
         for path in paths:
             path.unlink(missing_ok=True)
@@ -45,7 +56,7 @@ def export_model(
     return [path.name for path in paths], parity
 
 
-def _write(model: WakeWordModel, config: TrainingConfig, window_samples: int, export_dir: Path) -> None:
+def _write(model: WakeModel, config: TrainingConfig, window_samples: int, export_dir: Path) -> None:
     config_dict = config_to_dict(config)
     torch.save(
         {
@@ -74,6 +85,9 @@ def _write(model: WakeWordModel, config: TrainingConfig, window_samples: int, ex
             dynamic_axes={"audio": {0: "batch"}, "probability": {0: "batch"}},
             external_data=False,
         )
+    if isinstance(model, StreamingWakeWordModel):
+        # What a runtime needs to drive model.streaming.onnx: tensor names, shapes, step and chunk.
+        config_dict = {**config_dict, STREAMING_KEY: contract(model.preset, window_samples).to_dict()}
     (export_dir / CONFIG).write_text(json.dumps(config_dict, indent=2) + "\n")
 
 
@@ -85,7 +99,7 @@ def onnx_session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _parity(model: WakeWordModel, export_dir: Path, windows: np.ndarray) -> dict[str, float]:
+def _parity(model: WakeModel, export_dir: Path, windows: np.ndarray) -> dict[str, float]:
     audio = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -155,9 +169,10 @@ def _quantize(export_dir: Path, windows: np.ndarray) -> dict[str, float]:
     }
 
 
-def load_checkpoint(path: Path) -> tuple[WakeWordModel, dict]:
-    """The WakeWordModel saved in a model.pt, in eval mode on CPU, and the checkpoint's other fields."""
+def load_checkpoint(path: Path) -> tuple[WakeModel, dict]:
+    """The model saved in a model.pt, in eval mode on CPU, and the checkpoint's other fields."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = WakeWordModel(checkpoint["config"]["preset"])
+    # Checkpoints from before the streaming network have no architecture: they are windowed.
+    model = build_model(checkpoint["config"]["preset"], checkpoint["config"].get("architecture", "windowed"))
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), checkpoint

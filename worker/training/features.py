@@ -106,6 +106,7 @@ class LogMel(nn.Module):
         # Attributes, not module globals, so that torch.jit.script can read them too.
         self.chunk = CHUNK
         self.stride = HOP // CHUNK
+        self.frame_chunks = N_FFT // CHUNK
         self.residues, self.width = bins.shape
         self.log_floor = LOG_FLOOR
         # Non-persistent: the constants are rebuilt from code, so checkpoints hold only what was learned.
@@ -118,11 +119,15 @@ class LogMel(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         samples = audio.shape[-1]
+        return self.of_length(audio, samples, (samples // self.chunk - self.frame_chunks) // self.stride + 1)
+
+    def of_length(self, audio: torch.Tensor, samples: int, frames: int) -> torch.Tensor:
+        """forward() with the audio's length and frame count given: as Python ints (the streaming export's fixed
+        chunk), a traced graph holds them as constants instead of computing them from the input's shape."""
         # Chunk-position-major [batch, chunk, chunks in the audio]: chunk p of frame f is then column
         # stride * f + p of every channel, so a strided conv reads the frames without building them.
         chunked = audio[:, : samples - samples % self.chunk].reshape(-1, samples // self.chunk, self.chunk)
         stage1 = nn.functional.conv1d(chunked.transpose(1, 2), self.stage1, stride=self.stride, groups=self.chunk)
-        frames = stage1.shape[-1]
         stage1 = stage1.reshape(-1, self.chunk, self.residues, 2, frames).transpose(1, 2)
         stage1 = stage1.reshape(-1, self.residues, 2 * self.chunk, frames)
         real = torch.matmul(self.stage2_real, stage1)

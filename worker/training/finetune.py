@@ -12,7 +12,7 @@ import torch
 from shared.training_config import ConfigError, TrainingConfig, check_finetune
 from worker.training.evaluate import binary_metrics, score_logits
 from worker.training.export import load_checkpoint
-from worker.training.model import WakeWordModel
+from worker.training.model import WakeModel, build_model
 from worker.training.validation import ValidationAudio, streaming_metrics
 
 
@@ -33,11 +33,11 @@ def schedule(config: TrainingConfig) -> Schedule:
     )
 
 
-def start_model(config: TrainingConfig, base_checkpoint: Path | None) -> WakeWordModel:
+def start_model(config: TrainingConfig, base_checkpoint: Path | None) -> WakeModel:
     """A fresh model, or (with `base_job`) the base's, checked to have this config's architecture, front end and
     window."""
     if config.base_job is None:
-        return WakeWordModel(config.preset)
+        return build_model(config.preset, config.architecture)
     if base_checkpoint is None:
         raise ValueError(f"the config fine-tunes job {config.base_job} but no checkpoint of it was given")
     if not base_checkpoint.is_file():

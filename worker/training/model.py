@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from worker.training.features import N_MELS, LogMel
+from worker.training.stream_net import StreamingWakeWordModel
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,19 @@ class WakeWordModel(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(audio))
+
+
+WakeModel = WakeWordModel | StreamingWakeWordModel
+"""Either network: both take raw audio windows and have `logits` and `features`."""
+
+
+def build_model(preset: str, architecture: str = "windowed") -> WakeModel:
+    """A freshly initialised model of a size preset and architecture (TrainingConfig's `preset`, `architecture`)."""
+    if architecture == "streaming":
+        return StreamingWakeWordModel(preset)
+    if architecture != "windowed":
+        raise ValueError(f"unknown architecture {architecture!r}")
+    return WakeWordModel(preset)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -167,7 +167,7 @@ def train(
     model = model.to(torch_device)
     judged = {"window": window, "target": config.target_fa_per_hour}
     parameters = parameter_count(model)
-    hooks.log(f"model preset {config.preset}: {parameters} parameters, on {torch_device}")
+    hooks.log(f"model preset {config.preset} ({config.architecture}): {parameters} parameters, on {torch_device}")
     plan = finetune.schedule(config)
     epochs = plan.epochs
     base_metrics = finetune.judge_base(
@@ -387,6 +387,8 @@ def train(
         "calibration": calibration,
         "curve": evaluation.get("curve", []),
         "negative_audio_s": evaluation.get("negative_audio_s", 0.0),
+        # How often the validation scored the audio: the deployed detector's hop, or a streaming model's step.
+        "hop_s": evaluation.get("hop_s"),
         "calibrated_on": evaluation.get("calibrated_on"),
         "near_miss_accept_rate": evaluation.get("near_miss_accept_rate"),
         "history": history,

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from worker.training.evaluate import HOP_S, probability_scorer, streaming_evaluation
+from worker.training.evaluate import scoring, streaming_evaluation
 from worker.training.features import SAMPLE_RATE
-from worker.training.model import WakeWordModel
-from worker.training.streaming import clip_max_scores
+from worker.training.model import WakeModel
 
 PHRASE_MAX_S = 3.0
 """A negative clip up to this long is a phrase (a near miss, a word); a longer one is background."""
@@ -73,13 +72,13 @@ class ValidationAudio:
         """Seconds of background audio, the bank's included."""
         return sum(clip.size for clip in self.all_background) / SAMPLE_RATE
 
-    def evaluate_epoch(self, model: WakeWordModel, device: torch.device, *, window: int, target: float) -> dict:
+    def evaluate_epoch(self, model: WakeModel, device: torch.device, *, window: int, target: float) -> dict:
         """FRR and FA/h on all negatives at the observed threshold: the figure epochs compete on."""
         return streaming_evaluation(
             model, device, self.positives, self.negatives, window=window, target_fa_per_hour=target, extrapolate=False
         )
 
-    def calibrate(self, model: WakeWordModel, device: torch.device, *, window: int, target: float) -> dict:
+    def calibrate(self, model: WakeModel, device: torch.device, *, window: int, target: float) -> dict:
         """The final evaluation: the threshold for `target` FA/h of background, and the near-miss accept rate there."""
         by_background = self.background_s >= MIN_BACKGROUND_S
         negatives = self.all_background if by_background else [*self.phrases, *self.all_background]
@@ -91,9 +90,7 @@ class ValidationAudio:
             return evaluation
         evaluation["calibrated_on"] = "background" if by_background else "all negatives"
         if self.phrases:
-            scores = clip_max_scores(
-                probability_scorer(model, device), self.phrases, window=window, hop=round(HOP_S * SAMPLE_RATE)
-            )
+            scores = scoring(model, device, window).clip_max(self.phrases)
             evaluation["near_miss_accept_rate"] = float(np.mean(scores >= calibration["threshold"]))
             evaluation["near_miss_clips"] = len(self.phrases)
         return evaluation
