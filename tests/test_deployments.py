@@ -13,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from shared.settings import Settings
+from shared.storage import Storage
 from tests.conftest import create_dataset
 from tests.job_factory import model_bytes, trained_job
 
@@ -234,6 +235,39 @@ def test_the_bundle_is_the_manifest_a_device_runs_with_an_etag_of_its_bytes(
         "size_bytes": len(data),
         "url": f"/deployments/hall/models/{sha256(data)}",
     }
+
+
+def test_a_streaming_jobs_bundle_serves_its_streaming_graph_which_a_device_installs_and_runs(
+    client: TestClient, settings: Settings, kitchen: dict, tmp_path
+) -> None:
+    from tests.tone_model import THRESHOLD, quiet, store_tone_model_job, with_tone
+    from wake_edge.bundle import Bundle, verify
+    from wake_edge.detector import Scorer, StreamDetector
+    from wake_edge.manifest import Manifest
+
+    job = store_tone_model_job(settings.resolved_database_url, settings.data_dir, "kitchen", architecture="streaming")
+    deploy(client, "hall", job)
+
+    bundle = client.get("/deployments/hall/bundle").json()
+
+    export = Storage(settings.data_dir).job_export_dir(uuid.UUID(job))
+    graph = (export / "model.streaming.onnx").read_bytes()
+    assert bundle["model"]["sha256"] == sha256(graph) and bundle["model"]["size_bytes"] == len(graph)
+    assert bundle["hop_s"] == pytest.approx(0.03) and bundle["threshold"] == THRESHOLD
+    assert bundle["streaming"]["chunk_samples"] == 1920 and bundle["streaming"]["states"][0]["input"] == "state_audio"
+    download = client.get(bundle["model"]["url"])
+    assert download.status_code == 200 and download.content == graph
+    int8 = client.put("/deployments/hall", json={"job_id": job, "precision": "int8"}).json()
+    assert int8["model_sha256"] == sha256((export / "model.streaming.int8.onnx").read_bytes())
+
+    (tmp_path / "model.onnx").write_bytes(graph)
+    manifest = Manifest.from_json(bundle)
+    model = verify(tmp_path / "model.onnx", manifest)
+    assert model.streaming
+    detector = StreamDetector(Scorer.from_bundle(Bundle(manifest, model, tmp_path / "model.onnx")))
+    audio = with_tone(with_tone(quiet(6.0), 1.5), 4.0)
+    found = [e.time_s for e in detector.feed(audio) + detector.finish() if e.kind == "detection"]
+    assert len(found) == 2 and 1.5 < found[0] < 1.6 and 4.0 < found[1] < 4.1
 
 
 def test_an_unchanged_bundle_is_304_and_a_changed_one_has_a_new_etag(

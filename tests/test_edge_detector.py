@@ -154,3 +154,53 @@ def test_a_stretch_that_comes_close_without_firing_is_one_near_miss_at_its_top(t
     assert 2.0 <= near.time_s <= 3.0 and 6.0 <= detection.time_s <= 6.8
     close = [hop.score for hop in hops if 1.5 <= hop.end_sample / RATE <= 3.5]
     assert near.score == pytest.approx(max(close)) and 0.35 <= near.score < 0.5
+
+
+@pytest.fixture(scope="module")
+def streaming_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tone_model import export_tone_model
+
+    export_dir = tmp_path_factory.mktemp("streaming-export")
+    export_tone_model(export_dir, window_s=1.0, architecture="streaming")
+    return export_dir
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_streaming_export_detects_as_the_services_detector_in_any_block_size(
+    streaming_export: Path, tmp_path: Path, seed: int
+) -> None:
+    wav = write_wav(tmp_path / "busy.wav", busy_audio(seed, 30.37))
+    audio = read_audio(wav)
+    service = WakeWordDetector(streaming_export / "model.onnx").detect(audio)
+    scorer, _source = offline_scorer(streaming_export, threshold=None, refractory_s=None)
+    assert scorer.model.streaming and scorer.rule.hop_s == pytest.approx(0.03)
+
+    for block in (1_600, 97, 1_920, audio.size):
+        edge = [event for event in edge_events(scorer, audio, block) if event.kind == "detection"]
+        assert [round(e.time_s, 6) for e in edge] == [round(d.time_s, 6) for d in service], block
+        np.testing.assert_allclose([e.score for e in edge], [d.score for d in service], atol=1e-6)
+    assert len(service) >= 3
+
+
+def test_a_swap_between_a_windowed_and_a_streaming_model_scores_every_step_once(
+    streaming_export: Path, tmp_path: Path
+) -> None:
+    audio = busy_audio(5, 20.0)
+    windowed, _ = offline_scorer(loudness_model(tmp_path / "w" / "model.onnx"), threshold=None, refractory_s=None)
+    streaming, _ = offline_scorer(streaming_export, threshold=None, refractory_s=None)
+    ends: list[tuple[int, bool]] = []
+    detector = StreamDetector(windowed, on_hop=lambda hop: ends.append((hop.end_sample, hop.scorer.model.streaming)))
+    for start in range(0, audio.size, 4_000):
+        if start == 6 * RATE:
+            detector.swap(streaming)
+        if start == 14 * RATE:
+            detector.swap(windowed)
+        detector.feed(audio[start : start + 4_000])
+    positions = [end for end, _ in ends]
+    assert positions == sorted(set(positions))  # nothing scored twice, in order
+    kinds = [is_streaming for _, is_streaming in ends]
+    first_streamed = kinds.index(True)
+    # The streaming model starts from the audio already heard: its first step follows the last window at once.
+    assert positions[first_streamed] - positions[first_streamed - 1] == 480
+    streamed = [end for end, is_streaming in ends if is_streaming]
+    assert np.all(np.diff(streamed) == 480) and len(streamed) > 200

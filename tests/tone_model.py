@@ -107,7 +107,7 @@ def quiet(seconds: float, *, seed: int = 0) -> np.ndarray:
     return (0.01 * np.random.default_rng(seed).standard_normal(round(seconds * RATE))).astype(np.float32)
 
 
-def store_tone_model_job(database_url: str, data_dir: Path, dataset: str) -> str:
+def store_tone_model_job(database_url: str, data_dir: Path, dataset: str, *, architecture: str = "windowed") -> str:
     """A succeeded train job of `dataset` whose export is the tone model, as a worker leaves it; returns its id."""
     from shared.db.models import Job
     from shared.db.session import create_sync_db_engine, sync_session_factory
@@ -115,7 +115,10 @@ def store_tone_model_job(database_url: str, data_dir: Path, dataset: str) -> str
 
     job_id = uuid.uuid4()
     export_dir = Storage(data_dir).job_export_dir(job_id)
-    config = export_tone_model(export_dir)
+    # The streaming network reads windows of 0.85 s or more.
+    config = export_tone_model(
+        export_dir, architecture=architecture, window_s=WINDOW_S if architecture == "windowed" else 1.0
+    )
     artifacts = [
         {"name": path.name, "size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
         for path in sorted(export_dir.iterdir())

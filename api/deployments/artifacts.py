@@ -12,6 +12,8 @@ from shared.storage import Storage
 
 # The names worker/training/export.py writes (the API does not import the worker: it would pull in torch).
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+# A streaming export's graphs: devices run these when the job has them (each new 30 ms scored once).
+STREAMING_MODEL_FILES = {"fp32": "model.streaming.onnx", "int8": "model.streaming.int8.onnx"}
 EXPORT_CONFIG = "config.json"
 DEFAULT_THRESHOLD = 0.5
 """What the trainer reports when it could not calibrate (no positive or no negative validation audio)."""
@@ -32,12 +34,23 @@ def model_file(job: Job, precision: str, storage: Storage) -> ModelFile | None:
     """The job's exported model of this precision, or None when it has none."""
     if job.kind != "train" or job.status != "succeeded":
         return None
-    name = MODEL_FILES[precision]
-    for artifact in job.artifacts or []:
-        if artifact.get("name") == name:
-            path = storage.job_export_dir(job.id) / name
-            return ModelFile(precision, path, str(artifact["sha256"]), int(artifact["size"]))
-    return None
+    artifacts = {artifact.get("name"): artifact for artifact in job.artifacts or []}
+    name = STREAMING_MODEL_FILES[precision] if STREAMING_MODEL_FILES[precision] in artifacts else MODEL_FILES[precision]
+    artifact = artifacts.get(name)
+    if artifact is None:
+        return None
+    return ModelFile(precision, storage.job_export_dir(job.id) / name, str(artifact["sha256"]), int(artifact["size"]))
+
+
+def streaming_contract(job: Job, storage: Storage) -> dict[str, Any] | None:
+    """The streaming contract of a job's export (its config.json `streaming`), or None for a windowed model."""
+    if not any(artifact.get("name") in STREAMING_MODEL_FILES.values() for artifact in job.artifacts or []):
+        return None
+    try:
+        contract = json.loads((storage.job_export_dir(job.id) / EXPORT_CONFIG).read_text()).get("streaming")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return contract if isinstance(contract, dict) else None
 
 
 def calibrated_threshold(job: Job) -> float:

@@ -9,7 +9,7 @@ import msgspec
 from sqlalchemy import select
 
 from api.deployments import schemas
-from api.deployments.artifacts import ModelFile, effective_threshold, model_file, window_s
+from api.deployments.artifacts import ModelFile, effective_threshold, model_file, streaming_contract, window_s
 from api.deployments.service import DeploymentService
 from api.devices.tokens import DevicePrincipal
 from api.errors import Forbidden, InvalidInput, NotFound
@@ -68,6 +68,7 @@ class BundleService:
             report_audio = await self._seen(device, running_version, running_sha256)
         job, model = await self.deployments.model_job(deployment.job_id, deployment.precision)
         phrases = await self.deployments.phrases([job])
+        streaming = streaming_contract(job, self.storage)
         bundle = schemas.Bundle(
             deployment=deployment.name,
             version=deployment.version,
@@ -76,7 +77,8 @@ class BundleService:
             phrase=phrases.get(job.dataset_id) if job.dataset_id else None,
             threshold=effective_threshold(job, deployment.threshold),
             window_s=window_s(job, self.storage),
-            hop_s=HOP_S,
+            # A streaming model is judged at each of its steps, as its validation counted false accepts.
+            hop_s=streaming["step_samples"] / TARGET_SAMPLE_RATE if streaming else HOP_S,
             refractory_s=REFRACTORY_S,
             sample_rate=TARGET_SAMPLE_RATE,
             near_miss_ratio=NEAR_MISS_RATIO,
@@ -88,6 +90,7 @@ class BundleService:
                 url=f"/deployments/{deployment.name}/models/{model.sha256}",
             ),
             updated_at=deployment.updated_at,
+            streaming=streaming,
         )
         return msgspec.json.encode(bundle)
 

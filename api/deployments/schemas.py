@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -91,7 +91,7 @@ class BundleModel(msgspec.Struct):
     url: str
 
 
-class Bundle(msgspec.Struct):
+class Bundle(msgspec.Struct, omit_defaults=True):
     """What a device needs to run a deployment: the model and how to run it. Its ETag is the sha256 of this body."""
 
     deployment: str
@@ -109,3 +109,6 @@ class Bundle(msgspec.Struct):
     """The device's consent to send audio with its reports (always false for the admin)."""
     model: BundleModel
     updated_at: datetime
+    streaming: dict[str, Any] | None = None
+    """For a streaming model: how to drive its graph (tensor names, state shapes, step and chunk samples), as the
+    job's config.json has it; the model file is then model.streaming.onnx (or its int8 form)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wake_edge.manifest import Manifest, ManifestError
 from wake_edge.model import Model, ModelError
+from wake_edge.streaming_model import StreamingModel
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,13 @@ class Bundle:
     """A verified model, loaded and ready, with the manifest it came with."""
 
     manifest: Manifest
-    model: Model
+    model: Model | StreamingModel
     path: Path
 
 
-def verify(model_path: Path, manifest: Manifest) -> Model:
-    """Check size and sha256 against the manifest, load the model and score a silent window; BundleError if not."""
+def verify(model_path: Path, manifest: Manifest) -> Model | StreamingModel:
+    """Check size and sha256 against the manifest, load the model and score a silent window (a silent chunk, for a
+    streaming model); BundleError if not."""
     expected = manifest.model
     size = model_path.stat().st_size
     if size != expected.size_bytes:
@@ -49,7 +51,11 @@ def verify(model_path: Path, manifest: Manifest) -> Model:
     if digest != expected.sha256:
         raise BundleError(f"sha256 mismatch: got {digest[:12]}…, the manifest says {expected.sha256[:12]}…")
     try:
-        model = Model(model_path, window_s=manifest.window_s)
+        model: Model | StreamingModel
+        if manifest.streaming is not None:
+            model = StreamingModel(model_path, manifest.streaming)
+        else:
+            model = Model(model_path, window_s=manifest.window_s)
         model.check()
     except ModelError as exc:
         raise BundleError(f"not a usable ONNX model: {exc}") from exc

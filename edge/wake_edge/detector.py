@@ -1,9 +1,14 @@
-"""Streaming detection: a window every hop, the refractory rule, near misses, and a model swapped between two hops."""
+"""Streaming detection: a window every hop, the refractory rule, near misses, and a model swapped between two hops.
+
+A streaming model (model.streaming.onnx) is run a chunk at a time instead, each of its steps judged as a hop.
+"""
 
 # The rule is the service's (worker/detect.py with worker/training/streaming.py), written again here so that a device
 # needs neither: windows of the model's length ending every hop_s from the first full window on, the stream's last
 # samples scored in one zero-padded window at its end, a detection when score >= threshold and at least refractory_s
-# (in whole hops) after the last one, its time the end of the window. tests/test_edge_detector.py checks the parity.
+# (in whole hops) after the last one, its time the end of the window. A streaming model's score at a step is its
+# windowed form's on the window ending there, from its first whole window on; the stream's last, partial chunk is
+# padded with silence. tests/test_edge_detector.py checks the parity for both.
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from wake_edge.bundle import Bundle
 from wake_edge.manifest import DEFAULT_HOP_S, DEFAULT_NEAR_MISS_RATIO, DEFAULT_REFRACTORY_S
 from wake_edge.model import SAMPLE_RATE, Model
 from wake_edge.stream_buffer import StreamBuffer
+from wake_edge.streaming_model import StreamingModel, StreamState
 
 MAX_BATCH = 32
 # Audio kept before the next window: enough for a swap to a model with a longer window (up to 2 s) to start whole.
@@ -51,7 +57,7 @@ class Rule:
 class Scorer:
     """What a detector runs: a model, its rule, and which deployment version it is (for reports and logs)."""
 
-    model: Model
+    model: Model | StreamingModel
     rule: Rule
     name: str = ""
     version: int | None = None
@@ -129,6 +135,8 @@ class StreamDetector:
         self._scored_end = 0
         self._last_detection_end: int | None = None
         self._stretch: _Stretch | None = None
+        self._stream: StreamState | None = None
+        self._stream_model: StreamingModel | None = None
 
     @property
     def scorer(self) -> Scorer:
@@ -149,29 +157,73 @@ class StreamDetector:
         """Take the next block of the stream; returns the detections and near misses it completed."""
         block = np.asarray(samples, dtype=np.float32).reshape(-1)
         self._buffer.append(block)
-        total = self._buffer.end
         events: list[WakeEvent] = []
         while True:
             scorer = self._take_pending()
-            window, hop = scorer.model.window_samples, scorer.rule.hop_samples
-            if self._next_end > total:
-                break
-            count = min(self.max_batch, (total - self._next_end) // hop + 1)
-            ends = self._next_end + hop * np.arange(count)
-            scores = scorer.model.score(self._windows(self._next_end - window, window, hop, count))
-            for end, score in zip(ends.tolist(), scores.tolist(), strict=True):
-                self._judge(scorer, end, end, float(score), events)
-            self._scored_end = int(ends[-1])
-            self._next_end = self._scored_end + hop
-            self._buffer.drop_before(self._next_end - max(window, KEEP_SAMPLES))
-        return events
+            scored = self._next_chunk(scorer, events) if scorer.model.streaming else self._next_windows(scorer, events)
+            if not scored:
+                return events
+
+    def _next_windows(self, scorer: Scorer, events: list[WakeEvent]) -> bool:
+        """Score the next batch of whole windows fed so far; False when there is none."""
+        total = self._buffer.end
+        window, hop = scorer.model.window_samples, scorer.rule.hop_samples
+        if self._next_end > total:
+            return False
+        count = min(self.max_batch, (total - self._next_end) // hop + 1)
+        ends = self._next_end + hop * np.arange(count)
+        scores = scorer.model.score(self._windows(self._next_end - window, window, hop, count))
+        for end, score in zip(ends.tolist(), scores.tolist(), strict=True):
+            self._judge(scorer, end, end, float(score), events)
+        self._scored_end = int(ends[-1])
+        self._next_end = self._scored_end + hop
+        self._buffer.drop_before(self._next_end - max(window, KEEP_SAMPLES))
+        return True
+
+    def _stream_of(self, model: StreamingModel) -> StreamState:
+        """This stream's state in a streaming model, started when the model is new to it (the start or a swap)."""
+        if self._stream is None or self._stream_model is not model:
+            # From far enough back that its first whole window ends where the last model stopped scoring: the audio
+            # is still in the buffer (KEEP_SAMPLES), so a swap leaves no gap, and no step is scored twice.
+            back = (model.first_whole_step + 1) * model.step_samples
+            self._stream = model.start(max(self._buffer.start, self._scored_end - back))
+            self._stream_model = model
+        return self._stream
+
+    def _next_chunk(self, scorer: Scorer, events: list[WakeEvent]) -> bool:
+        """Run a streaming model on the next whole chunk fed so far; False when there is none."""
+        model = scorer.model
+        stream = self._stream_of(model)
+        position = stream.origin + stream.fed
+        if position + model.chunk_samples > self._buffer.end:
+            return False
+        scores = model.run(stream, self._buffer.view(position, position + model.chunk_samples))
+        self._judge_steps(scorer, stream, scores, self._buffer.end, events)
+        self._buffer.drop_before(stream.origin + stream.fed - KEEP_SAMPLES)
+        return True
+
+    def _judge_steps(
+        self, scorer: Scorer, stream: StreamState, scores: np.ndarray, total: int, events: list[WakeEvent]
+    ) -> None:
+        model = scorer.model
+        first = stream.steps - scores.size
+        for index, score in enumerate(scores.tolist(), start=first):
+            end = stream.origin + (index + 1) * model.step_samples
+            if index < model.first_whole_step or end <= self._scored_end:
+                continue
+            # On the step grid for the refractory rule; at the stream's end for the time of a last, partial step.
+            self._judge(scorer, end, min(end, total), float(score), events)
+            self._scored_end = end
+        self._next_end = self._scored_end + scorer.rule.hop_samples
 
     def finish(self) -> list[WakeEvent]:
         """End of the stream: score its last samples in one zero-padded window, close an open near-miss stretch."""
         events: list[WakeEvent] = []
         scorer = self._take_pending()
         total = self._buffer.end
-        if total > self._scored_end:
+        if scorer.model.streaming:
+            self._finish_chunk(scorer, total, events)
+        elif total > self._scored_end:
             window = scorer.model.window_samples
             score = float(scorer.model.score(self._windows(self._next_end - window, window, 1, 1))[0])
             # On the hop grid for the refractory rule, at the stream's end for the time (as the service's detect).
@@ -180,6 +232,23 @@ class StreamDetector:
         if self._stretch is not None:
             self._close_stretch(events)
         return events
+
+    def _finish_chunk(self, scorer: Scorer, total: int, events: list[WakeEvent]) -> None:
+        """A streaming model's last, partial chunk: silence after the stream, its steps up to the stream's end."""
+        model = scorer.model
+        stream = self._stream_of(model)
+        position = stream.origin + stream.fed
+        if total <= position:
+            return
+        chunk = np.zeros(model.chunk_samples, dtype=np.float32)
+        tail = self._buffer.view(position, total)
+        chunk[: tail.size] = tail
+        scores = model.run(stream, chunk)
+        # As the service's detect: the steps that end in the stream, and the one it ends in.
+        last = -(-(total - stream.origin) // model.step_samples) - 1
+        keep = scores.size - (stream.steps - 1 - last)
+        stream.steps -= scores.size - keep
+        self._judge_steps(scorer, stream, scores[:keep], total, events)
 
     def _take_pending(self) -> Scorer:
         with self._lock:

@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from wake_edge.contract import check_contract
+
 SAMPLE_RATE = 16_000
 DEFAULT_HOP_S = 0.1
 DEFAULT_REFRACTORY_S = 1.0
@@ -44,6 +46,8 @@ class Manifest:
     dataset: str = ""
     updated_at: str = ""
     language: str | None = None
+    streaming: dict[str, Any] | None = None
+    """The streaming contract when the model file is a streaming graph (model.streaming.onnx)."""
 
     @property
     def label(self) -> str:
@@ -75,6 +79,12 @@ class Manifest:
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise ManifestError(f"version {version!r} is not a positive integer")
         window_s = data.get("window_s")
+        streaming = data.get("streaming")
+        if streaming is not None:
+            try:
+                streaming = check_contract(streaming)
+            except ValueError as exc:
+                raise ManifestError(f"`streaming`: {exc}") from None
         return cls(
             deployment=_text(data, "deployment"),
             version=version,
@@ -95,6 +105,7 @@ class Manifest:
             dataset=str(data.get("dataset") or ""),
             updated_at=str(data.get("updated_at") or ""),
             language=str(data["language"]) if data.get("language") else None,
+            streaming=streaming,
         )
 
     @classmethod

@@ -24,6 +24,8 @@ class ModelError(Exception):
 class Model:
     """One ONNX model taking raw 16 kHz float32 windows [batch, samples] and returning a wake probability each."""
 
+    streaming = False
+
     def __init__(self, path: str | Path, *, window_s: float | None = None, threads: int = 1) -> None:
         self.path = Path(path)
         options = ort.SessionOptions()
@@ -33,7 +35,7 @@ class Model:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types, not a common base
-            raise ModelError(f"onnxruntime cannot load {self.path.name}: {_first_line(exc)}") from exc
+            raise ModelError(f"onnxruntime cannot load {self.path.name}: {first_line(exc)}") from exc
         inputs = self.session.get_inputs()
         if not inputs or not self.session.get_outputs():
             raise ModelError(f"{self.path.name} has no input or no output")
@@ -72,7 +74,7 @@ class Model:
         try:
             scores = self.score(np.zeros((1, self.window_samples), dtype=np.float32))
         except Exception as exc:  # a graph that loads but fails at run time (bad shapes, missing ops)
-            raise ModelError(f"{self.path.name} fails on a silent window: {_first_line(exc)}") from exc
+            raise ModelError(f"{self.path.name} fails on a silent window: {first_line(exc)}") from exc
         if scores.size != 1 or not math.isfinite(float(scores[0])) or not 0.0 <= float(scores[0]) <= 1.0:
             raise ModelError(f"{self.path.name} gives {scores.tolist()} for a silent window, not one probability")
         return float(scores[0])
@@ -108,6 +110,6 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]

@@ -18,8 +18,9 @@ from wake_edge.detector import SAMPLE_RATE, Rule, Scorer, StreamDetector, WakeEv
 from wake_edge.follower import DEFAULT_POLL_S, Follower
 from wake_edge.listener import Listener
 from wake_edge.manifest import DEFAULT_REFRACTORY_S
-from wake_edge.model import Model, ModelError, saved_threshold
+from wake_edge.model import CONFIG, Model, ModelError, read_json, saved_threshold
 from wake_edge.reporter import Reporter
+from wake_edge.streaming_model import StreamingModel
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +111,29 @@ def offline_scorer(target: Path, *, threshold: float | None, refractory_s: float
                 raise BundleError(f"{target} holds no usable bundle")
             return _bundle_scorer(bundle, threshold, refractory_s)
         target = target / MODEL_FILE
-    model = Model(target)
+    model = export_model(target)
     model.check()
     if threshold is None:
         threshold, source = saved_threshold(target)
     else:
         source = "given"
     rule = Rule(threshold, refractory_s=DEFAULT_REFRACTORY_S if refractory_s is None else refractory_s)
+    if model.streaming:
+        rule = replace(rule, hop_s=model.step_samples / SAMPLE_RATE)
     return Scorer(model, rule), source
+
+
+def export_model(path: Path) -> Model | StreamingModel:
+    """The model of a file in a job's export: its streaming form when the export has one (config.json `streaming`)
+    and the file is its windowed model.onnx or a streaming graph; else the file as a windowed model."""
+    contract = read_json(path.parent / CONFIG).get("streaming")
+    if isinstance(contract, dict):
+        graphs = {contract.get("onnx"), contract.get("onnx_int8")}
+        if path.name == MODEL_FILE or path.name in graphs:
+            graph = path if path.name in graphs else path.parent / str(contract.get("onnx"))
+            if graph.is_file():
+                return StreamingModel(graph, contract)
+    return Model(path)
 
 
 def detect_file(
