@@ -24,7 +24,7 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 FRONT_END = "log-mel 40 bands, 25 ms every 10 ms, 16 kHz"
 """What the model hears (worker/training/features.py); a new front end must change it, so that no fine-tune starts
 from a model that heard something else. Models from before this was recorded heard this one."""
-STREAMING_MIN_WINDOW_S: dict[str, float] = {"tiny": 0.85, "small": 0.91, "base": 0.97}
+STREAMING_MIN_WINDOW_S: dict[str, float] = {"tiny": 0.55, "small": 0.61, "base": 0.67}
 """The shortest window whose audio the streaming network of each size reads to its first output (stream_net.py)."""
 FINETUNE_KEPT: dict[str, str] = {"preset": "architecture", "architecture": "architecture", "window_s": "window"}
 """The settings a fine-tune must share with its base, by what they set: the weights only fit that network."""
