@@ -38,9 +38,7 @@ STREAM_ARCHITECTURES: dict[str, StreamArchitecture] = {
     # dev benchmark, FINDINGS.md).
     "tiny": StreamArchitecture(stem=32, blocks=((32, 1), (48, 2), (48, 2), (64, 2), (64, 1))),
     "small": StreamArchitecture(stem=48, blocks=((48, 1), (64, 2), (64, 2), (96, 2), (96, 1), (128, 1))),
-    "base": StreamArchitecture(
-        stem=96, blocks=((96, 1), (128, 2), (128, 2), (192, 2), (192, 1), (256, 1), (256, 1))
-    ),
+    "base": StreamArchitecture(stem=96, blocks=((96, 1), (128, 2), (128, 2), (192, 2), (192, 1), (256, 1), (256, 1))),
 }
 
 
