@@ -45,13 +45,14 @@ background_speech_s = 0
 
 
 def test_built_in_presets_have_one_line_descriptions_and_fit_the_default_limits() -> None:
-    assert list(BUILT_IN_PRESETS) == ["tiny", "small", "base", "quick", "thorough"]
+    assert list(BUILT_IN_PRESETS) == ["tiny", "small", "base", "quick", "fast", "thorough"]
     for preset in BUILT_IN_PRESETS.values():
         assert preset.source == "built-in"
         assert preset.description and "\n" not in preset.description and len(preset.description) <= 200
         check_budget(resolve_config(preset.name, None), **LIMITS)
     thorough, default = resolve_config("thorough", None), resolve_config(None, None)
     assert thorough.preset == "base"
+    assert (resolve_config("fast", None).architecture, default.architecture) == ("streaming", "windowed")
     assert thorough.epochs * thorough.steps_per_epoch >= 4 * default.epochs * default.steps_per_epoch
 
 
@@ -216,12 +217,13 @@ def test_get_presets_lists_every_preset_with_its_source_and_whole_config(client_
 
     assert response.status_code == 200
     presets = {p["name"]: p for p in response.json()}
-    assert list(presets) == ["tiny", "small", "base", "quick", "thorough", "night"]
+    assert list(presets) == ["tiny", "small", "base", "quick", "fast", "thorough", "night"]
     assert {name: p["source"] for name, p in presets.items()} == {
         "tiny": "built-in",
         "small": "built-in",
         "base": "built-in",
         "quick": "environment",
+        "fast": "built-in",
         "thorough": "built-in",
         "night": "environment",
     }
@@ -258,5 +260,5 @@ def test_training_with_an_unknown_preset_is_422_naming_the_presets_there_are(cli
     response = client_with_presets.post("/train", json={"dataset": "kitchen", "preset": "nightly"})
     assert response.status_code == 422
     assert (
-        response.json()["detail"] == "unknown preset 'nightly'; use one of: tiny, small, base, quick, thorough, night"
+        response.json()["detail"] == "unknown preset 'nightly'; use one of: tiny, small, base, quick, fast, thorough, night"
     )
