@@ -136,14 +136,19 @@ def generated_audio(minutes: float, seed: int) -> np.ndarray:
     return audio
 
 
-def least_cpu(run: Callable[[], int], repeat: int) -> float:
-    """The least CPU seconds of this process over `repeat` calls (after one untimed warm-up call)."""
-    run()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
+def least_cpu(runs: list[Callable[[], int]], repeat: int) -> list[float]:
+    """Each run's least CPU seconds of this process over `repeat` rounds, after one untimed warm-up call each.
+
+    The rounds take every run in turn, so that a slow spell of a shared machine falls on all of them alike.
+    """
+    for run in runs:
         run()
-        best = min(best, time.process_time() - start)
+    best = [float("inf")] * len(runs)
+    for _ in range(repeat):
+        for index, run in enumerate(runs):
+            start = time.process_time()
+            run()
+            best[index] = min(best[index], time.process_time() - start)
     return best
 
 
@@ -181,7 +186,8 @@ def main() -> int:
             ),
             ("pymicro-wakeword hey_jarvis (reference)", pymicro_live(audio)),
         ]
-        rows = [(name, least_cpu(run, max(1, args.repeat)) / seconds) for name, run in runs]
+        cpu = least_cpu([run for _, run in runs], max(1, args.repeat))
+        rows = [(name, seconds_cpu / seconds) for (name, _), seconds_cpu in zip(runs, cpu, strict=True)]
         sizes = {
             name: (streaming_dir if "streaming" in name else windowed_dir) / name
             for name in ("model.onnx", "model.int8.onnx", "model.streaming.onnx", "model.streaming.int8.onnx")

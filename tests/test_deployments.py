@@ -254,7 +254,7 @@ def test_a_streaming_jobs_bundle_serves_its_streaming_graph_which_a_device_insta
     graph = (export / "model.streaming.onnx").read_bytes()
     assert bundle["model"]["sha256"] == sha256(graph) and bundle["model"]["size_bytes"] == len(graph)
     assert bundle["hop_s"] == pytest.approx(0.03) and bundle["threshold"] == THRESHOLD
-    assert bundle["streaming"]["chunk_samples"] == 1920 and bundle["streaming"]["states"][0]["input"] == "state_audio"
+    assert bundle["streaming"]["chunk_samples"] == 2880 and bundle["streaming"]["states"][0]["input"] == "state_audio"
     download = client.get(bundle["model"]["url"])
     assert download.status_code == 200 and download.content == graph
     int8 = client.put("/deployments/hall", json={"job_id": job, "precision": "int8"}).json()

@@ -260,5 +260,6 @@ def test_training_with_an_unknown_preset_is_422_naming_the_presets_there_are(cli
     response = client_with_presets.post("/train", json={"dataset": "kitchen", "preset": "nightly"})
     assert response.status_code == 422
     assert (
-        response.json()["detail"] == "unknown preset 'nightly'; use one of: tiny, small, base, quick, fast, thorough, night"
+        response.json()["detail"]
+        == "unknown preset 'nightly'; use one of: tiny, small, base, quick, fast, thorough, night"
     )

@@ -27,10 +27,12 @@ AUDIO_CONTEXT = N_FFT - HOP
 """Samples of the last chunk that the next log-mel frame still covers."""
 STREAM_ONNX = "model.streaming.onnx"
 STREAM_ONNX_INT8 = "model.streaming.int8.onnx"
-CHUNK_STEPS = 4
-"""Steps per call of the streaming graph (120 ms). Each call costs about 0.1 ms of fixed overhead in onnxruntime,
-as much as the network's arithmetic for a few steps: one call per 30-ms step costs 3.5 times as much CPU as one
-per 120 ms (bench/inference.py). The chunk is static: a fixed shape lets onnxruntime plan the graph once."""
+CHUNK_STEPS = 6
+"""Steps per call of the streaming graph (180 ms). A call costs about 0.1 ms of fixed overhead in onnxruntime, as
+much as the network's arithmetic for a few steps: on 2 x86 cores (bench/inference.py, small model, one thread)
+one call per 120 ms cost 0.49-0.62 of pymicro-wakeword's CPU and one per 180 ms 0.39-0.44. It adds at most 180 ms
+before a detection is known, about what the windowed detector's 100-ms hop and batch did. The chunk is static: a
+fixed shape lets onnxruntime plan the graph once."""
 PARITY_TOLERANCE = 1e-4
 
 
@@ -83,7 +85,7 @@ def contract(preset: str, window_samples: int) -> StreamContract:
     arch = STREAM_ARCHITECTURES[preset]
     states = [
         StateSpec("state_audio", "next_state_audio", (1, AUDIO_CONTEXT), "the last audio samples"),
-        StateSpec("state_stem", "next_state_stem", (1, N_MELS, arch.stem_kernel - arch.stride), "normalised log-mel"),
+        StateSpec("state_stem", "next_state_stem", (1, N_MELS, arch.stem_kernel - arch.stride), "log-mel"),
     ]
     channels = arch.stem
     for index, (cout, dilation) in enumerate(arch.blocks):
@@ -107,10 +109,23 @@ def contract(preset: str, window_samples: int) -> StreamContract:
     )
 
 
-class StreamingForm(nn.Module):
-    """The windowed model's layers run on new audio with explicit state; the module that is exported."""
+def _folded(conv: nn.Conv1d, norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight and bias of a bias-free conv followed by an eval-mode batch norm, as one conv."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return conv.weight * scale[:, None, None], norm.bias - norm.running_mean * scale
 
-    def __init__(self, model: StreamingWakeWordModel, window_samples: int, chunk_steps: int = CHUNK_STEPS) -> None:
+
+class StreamingForm(nn.Module):
+    """The windowed model's layers run on new audio with explicit state; the module that is exported.
+
+    With `fold`, batch norms are folded into the convolutions and each block's pointwise conv and residual become
+    one conv over both: the same function with a third fewer graph nodes, which is most of a call's cost in
+    onnxruntime at this size. Folding reads the weights once: an exported graph's, not one a training step changes.
+    """
+
+    def __init__(
+        self, model: StreamingWakeWordModel, window_samples: int, chunk_steps: int = CHUNK_STEPS, *, fold: bool = False
+    ) -> None:
         super().__init__()
         self.features = model.features
         self.net = model.net
@@ -119,6 +134,43 @@ class StreamingForm(nn.Module):
         # The chunk is fixed: its lengths go into the graph as constants, not as shape arithmetic run every call.
         self.samples = AUDIO_CONTEXT + chunk_steps * step_samples(model.preset)
         self.frames = chunk_steps * self.net.stride
+        self.fold = fold
+        if fold:
+            self._fold()
+
+    @torch.no_grad()
+    def _fold(self) -> None:
+        net = self.net
+        # The input norm is per band and the stem conv unpadded, so it folds into the stem exactly.
+        norm = net.input_norm
+        in_scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        in_shift = norm.bias - norm.running_mean * in_scale
+        conv = net.stem[0]
+        weight, bias = _folded(conv, net.stem[1])
+        self.stem = nn.Conv1d(conv.in_channels, conv.out_channels, conv.kernel_size[0], stride=conv.stride[0])
+        self.stem.weight.copy_(weight * in_scale[None, :, None])
+        self.stem.bias.copy_(bias + (weight * in_shift[None, :, None]).sum(dim=(1, 2)))
+        self.depthwise = nn.ModuleList()
+        self.merged = nn.ModuleList()
+        for block in net.body:
+            dw = block.depthwise[0]
+            weight, bias = _folded(dw, block.depthwise[1])
+            depthwise = nn.Conv1d(
+                dw.in_channels, dw.out_channels, dw.kernel_size[0], dilation=dw.dilation[0], groups=dw.groups
+            )
+            depthwise.weight.copy_(weight)
+            depthwise.bias.copy_(bias)
+            self.depthwise.append(depthwise)
+            pw_weight, pw_bias = _folded(block.pointwise[0], block.pointwise[1])
+            cout, cin = pw_weight.shape[:2]
+            if isinstance(block.shortcut, nn.Identity):
+                sc_weight, sc_bias = torch.eye(cout)[:, :, None], torch.zeros(cout)
+            else:
+                sc_weight, sc_bias = _folded(block.shortcut[0], block.shortcut[1])
+            merged = nn.Conv1d(2 * cin, cout, 1)
+            merged.weight.copy_(torch.cat([pw_weight, sc_weight], dim=1))
+            merged.bias.copy_(pw_bias + sc_bias)
+            self.merged.append(merged)
 
     def forward(self, audio: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(audio [batch, steps x step], states…) -> (probability [batch, steps], next states…)."""
@@ -126,14 +178,21 @@ class StreamingForm(nn.Module):
         next_states: list[torch.Tensor] = []
         x = torch.cat([states[0], audio], dim=1)
         next_states.append(x[:, -AUDIO_CONTEXT:])
-        x = torch.cat([states[1], net.input_norm(self.features.of_length(x, self.samples, self.frames))], dim=2)
+        x = self.features.of_length(x, self.samples, self.frames)
+        if not self.fold:
+            x = net.input_norm(x)
+        x = torch.cat([states[1], x], dim=2)
         next_states.append(x[:, :, -self.stem_context :])
-        x = net.stem(x)
+        x = torch.relu(self.stem(x)) if self.fold else net.stem(x)
         for index, block in enumerate(net.body):
             full = torch.cat([states[2 + index], x], dim=2)
             next_states.append(full[:, :, -block.context :])
-            # CausalBlock.forward with its residual read from the new frames, which are that tail: one op less.
-            x = torch.relu(block.pointwise(block.depthwise(full)) + block.shortcut(x))
+            # CausalBlock.forward with its residual read from the new frames, which are that tail.
+            if self.fold:
+                hidden = torch.relu(self.depthwise[index](full))
+                x = torch.relu(self.merged[index](torch.cat([hidden, x], dim=1)))
+            else:
+                x = torch.relu(block.pointwise(block.depthwise(full)) + block.shortcut(x))
         if self.pool > 1:
             x = torch.cat([states[-1], x], dim=2)
             next_states.append(x[:, :, -(self.pool - 1) :])
@@ -155,7 +214,8 @@ def export_streaming(
     """Write the streaming ONNX graphs (fp32 and int8) of a trained model and check them against the windowed form
     on `check_audio` (one stream, several windows long); returns the parity figures."""
     stream = contract(model.preset, window_samples)
-    form = StreamingForm(model, window_samples).eval()
+    steps = stream.chunk_samples // stream.step_samples
+    form = StreamingForm(model.to("cpu").eval(), window_samples, steps, fold=True).eval()
     example = (torch.zeros(1, stream.chunk_samples), *zero_states(stream))
     with torch.no_grad(), warnings.catch_warnings():
         # The legacy exporter is deprecated but is what the conv1d log-mel exports through (export.py).
