@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from edge_cpu import generated_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
@@ -123,17 +124,6 @@ def pymicro_live(audio: np.ndarray) -> Callable[[], int]:
         return steps
 
     return run
-
-
-def generated_audio(minutes: float, seed: int) -> np.ndarray:
-    """Quiet noise with a 1 kHz burst every few seconds."""
-    rng = np.random.default_rng(seed)
-    audio = (0.01 * rng.standard_normal(round(minutes * 60 * RATE))).astype(np.float32)
-    t = np.arange(round(0.3 * RATE)) / RATE
-    burst = (0.5 * np.sin(2 * np.pi * 1_000 * t)).astype(np.float32)
-    for start in range(RATE, audio.size - burst.size, round(7.3 * RATE)):
-        audio[start : start + burst.size] += burst
-    return audio
 
 
 def least_cpu(runs: list[Callable[[], int]], repeat: int) -> list[float]:

@@ -21,6 +21,18 @@ class ModelError(Exception):
     """The file is not a model this runtime can run (not ONNX, wrong inputs, or it fails on audio)."""
 
 
+def open_session(path: Path, threads: int) -> ort.InferenceSession:
+    """An onnxruntime CPU session of `threads` threads on the file; ModelError when onnxruntime cannot load it."""
+    options = ort.SessionOptions()
+    # One thread each: a board runs the audio, the poller and the model side by side on a few small cores.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types, not a common base
+        raise ModelError(f"onnxruntime cannot load {path.name}: {first_line(exc)}") from exc
+
+
 class Model:
     """One ONNX model taking raw 16 kHz float32 windows [batch, samples] and returning a wake probability each."""
 
@@ -28,14 +40,7 @@ class Model:
 
     def __init__(self, path: str | Path, *, window_s: float | None = None, threads: int = 1) -> None:
         self.path = Path(path)
-        options = ort.SessionOptions()
-        # One thread each: a board runs the audio, the poller and the model side by side on a few small cores.
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types, not a common base
-            raise ModelError(f"onnxruntime cannot load {self.path.name}: {first_line(exc)}") from exc
+        self.session = open_session(self.path, threads)
         inputs = self.session.get_inputs()
         if not inputs or not self.session.get_outputs():
             raise ModelError(f"{self.path.name} has no input or no output")

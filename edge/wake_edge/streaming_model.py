@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from wake_edge.contract import check_contract
-from wake_edge.model import ModelError, first_line
+from wake_edge.model import ModelError, first_line, open_session
 
 
 @dataclass
@@ -43,13 +42,7 @@ class StreamingModel:
             self.contract = check_contract(contract)
         except ValueError as exc:
             raise ModelError(str(exc)) from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types, not a common base
-            raise ModelError(f"onnxruntime cannot load {self.path.name}: {first_line(exc)}") from exc
+        self.session = open_session(self.path, threads)
         self.step_samples = int(contract["step_samples"])
         self.chunk_samples = int(contract["chunk_samples"])
         self.window_samples = int(contract["window_samples"])

@@ -9,9 +9,7 @@ the window pools over.
 
 from __future__ import annotations
 
-import logging
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from worker.training.features import HOP, N_FFT, N_MELS
+from worker.training.quantize import quantize_graph
 from worker.training.stream_net import STREAM_ARCHITECTURES, StreamingWakeWordModel, pool_frames
 from worker.training.stream_runtime import StreamScorer
 
@@ -276,9 +275,6 @@ def streaming_parity(
 
 def _quantize(export_dir: Path, stream: StreamContract, audio: np.ndarray) -> dict[str, float]:
     """Write the int8 streaming graph (static, calibrated on the states and chunks of `audio`) and compare it."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
     fp32 = StreamScorer(export_dir, stream.to_dict())
     feeds: list[dict[str, np.ndarray]] = []
     usable = audio.size - audio.size % stream.chunk_samples
@@ -286,34 +282,7 @@ def _quantize(export_dir: Path, stream: StreamContract, audio: np.ndarray) -> di
         chunk = audio[start : start + stream.chunk_samples]
         feeds.append({stream.audio_input: chunk[None, :].astype(np.float32), **fp32.states})
         fp32.feed(chunk)
-
-    class Chunks(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.rows: Iterator[dict[str, np.ndarray]] = iter(feeds)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.rows, None)
-
-    # As for the windowed export: the log-mel front end stays fp32, its power spectrum spans ten decades.
-    front_end = [
-        node.name for node in onnx.load(str(export_dir / STREAM_ONNX)).graph.node if node.name.startswith("/features/")
-    ]
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # onnxruntime logs a pre-processing suggestion through the root logger
-    try:
-        quantize_static(
-            str(export_dir / STREAM_ONNX),
-            str(export_dir / STREAM_ONNX_INT8),
-            Chunks(),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            nodes_to_exclude=front_end,
-        )
-    finally:
-        root.setLevel(level)
+    quantize_graph(export_dir / STREAM_ONNX, export_dir / STREAM_ONNX_INT8, feeds)
     full = fp32.scores(audio)
     int8 = StreamScorer(export_dir, stream.to_dict(), onnx=STREAM_ONNX_INT8).scores(audio)
     return {
