@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from worker.training.model import WakeModel, WakeWordModel
+from worker.training.model import WakeModel, WakeWordModel, evaluating
 from worker.training.stream_export import step_samples
 from worker.training.stream_net import StreamingWakeWordModel
 from worker.training.stream_scoring import clip_max_step_scores, stream_step_scores
@@ -30,15 +30,11 @@ CHUNK = 256
 @torch.no_grad()
 def score_logits(model: WakeWordModel, windows: np.ndarray, device: torch.device) -> np.ndarray:
     """The model's logits for each window [n, samples], in eval mode; the model's mode is restored after."""
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         parts = [
             model.logits(torch.from_numpy(windows[i : i + CHUNK]).to(device)).float().cpu().numpy()
             for i in range(0, len(windows), CHUNK)
         ]
-    finally:
-        model.train(was_training)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 

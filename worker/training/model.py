@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -107,6 +109,17 @@ def build_model(preset: str, architecture: str = "windowed") -> WakeModel:
     if architecture != "windowed":
         raise ValueError(f"unknown architecture {architecture!r}")
     return WakeWordModel(preset)
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode for the block; its mode (training or not) is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def parameter_count(model: nn.Module) -> int:

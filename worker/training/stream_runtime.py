@@ -61,7 +61,6 @@ class StreamScorer:
         """Start a new stream: zero states, nothing buffered."""
         self.states = {name: np.zeros(shape, dtype=np.float32) for name, shape in self.state_specs}
         self.pending = np.zeros(0, dtype=np.float32)
-        self.steps = 0
 
     def feed(self, audio: np.ndarray) -> np.ndarray:
         """The probabilities of the steps that this audio completes (a chunk at a time), in order."""
@@ -84,12 +83,7 @@ class StreamScorer:
         """The first step whose window lies wholly inside the stream (the ones before also hear its zero start)."""
         return first_whole_step(self.window_samples, self.step_samples)
 
-    def step_end_s(self, index: int) -> float:
-        """When step `index` of a stream (from 0) ends, in seconds from the stream's start."""
-        return (index + 1) * self.step_samples / 16_000
-
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         outputs = self.session.run(self.output_names, {self.audio_input: chunk[None, :], **self.states})
         self.states = {name: value for (name, _), value in zip(self.state_specs, outputs[1:], strict=True)}
-        self.steps += outputs[0].shape[1]
         return np.asarray(outputs[0], dtype=np.float32).reshape(-1)

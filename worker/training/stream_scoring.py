@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from worker.training.model import evaluating
 from worker.training.stream_export import StreamingForm, contract, zero_states
 from worker.training.stream_net import StreamingWakeWordModel
 from worker.training.stream_runtime import first_whole_step
@@ -42,22 +43,14 @@ def _probabilities(model: StreamingWakeWordModel, window_samples: int, audio: to
     return torch.cat(parts, dim=1) if parts else audio.new_zeros((audio.shape[0], 0))
 
 
-def _in_eval_mode(model: StreamingWakeWordModel, run):
-    was_training = model.training
-    model.eval()
-    try:
-        return run()
-    finally:
-        model.train(was_training)
-
-
 def stream_step_scores(
     model: StreamingWakeWordModel, window_samples: int, audio: np.ndarray, device: torch.device
 ) -> np.ndarray:
     """The score of every step of a stream whose window is wholly inside it, in order."""
     first = _first_whole_step(model, window_samples)
     tensor = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, :].to(device)
-    scores = _in_eval_mode(model, lambda: _probabilities(model, window_samples, tensor))
+    with evaluating(model):
+        scores = _probabilities(model, window_samples, tensor)
     return scores[0, first:].float().cpu().numpy()
 
 
@@ -77,7 +70,8 @@ def clip_max_step_scores(
         for row, clip in enumerate(group):
             batch[row, : clip.size] = clip
         tensor = torch.from_numpy(batch).to(device)
-        scores = _in_eval_mode(model, lambda tensor=tensor: _probabilities(model, window_samples, tensor))
+        with evaluating(model):
+            scores = _probabilities(model, window_samples, tensor)
         for row, clip in enumerate(group):
             # The last step whose window starts inside the clip.
             last = (clip.size - 1 + stream.window_samples) // stream.step_samples - 1
