@@ -76,6 +76,19 @@ def test_a_streaming_export_has_both_forms_and_its_contract_in_config_json(expor
     assert figures["streaming_int8_max_abs_diff"] < 0.05
 
 
+def test_the_int8_streaming_graph_keeps_its_log_mel_front_end_in_fp32(exported: tuple) -> None:
+    import onnx
+
+    _, export_dir, _, _ = exported
+    nodes = onnx.load(str(export_dir / "model.streaming.int8.onnx")).graph.node
+    dequantized = {name for node in nodes if node.op_type == "DequantizeLinear" for name in node.output}
+    log = next(index for index, node in enumerate(nodes) if node.op_type == "Log")
+    front_end = [node for node in nodes[: log + 1] if node.op_type not in ("QuantizeLinear", "DequantizeLinear")]
+    # In 8 bits, the power spectrum's ten decades collapse and scores stray by up to 1.0 (a trained model).
+    assert len(front_end) > 5 and not any(set(node.input) & dequantized for node in front_end)
+    assert any(set(node.input) & dequantized for node in nodes if node.op_type == "Conv" and "stem/" in node.name)
+
+
 def test_each_streamed_score_is_the_windowed_score_of_the_window_ending_at_that_step(exported: tuple) -> None:
     model, export_dir, _, _ = exported
     audio = speech_like(20.0, seed=3)
