@@ -24,8 +24,13 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 FRONT_END = "log-mel 40 bands, 25 ms every 10 ms, 16 kHz"
 """What the model hears (worker/training/features.py); a new front end must change it, so that no fine-tune starts
 from a model that heard something else. Models from before this was recorded heard this one."""
-STREAMING_MIN_WINDOW_S: dict[str, float] = {"tiny": 0.55, "small": 0.61, "base": 0.67}
+STREAMING_MIN_WINDOW_S: dict[str, float] = {"tiny": 0.85, "small": 0.91, "base": 0.97}
 """The shortest window whose audio the streaming network of each size reads to its first output (stream_net.py)."""
+DEFAULT_WINDOW_S: dict[str, float] = {"streaming": 1.5, "windowed": 1.0}
+"""Each architecture's window when the config names none: the streaming network's outputs each hear about 0.9 s,
+and a 1.5-s window gives it some 20 of them to pool over."""
+LEGACY_SETTINGS: dict[str, Any] = {"architecture": "windowed"}
+"""What a job stored before a setting existed was trained with: every model before the streaming one was windowed."""
 FINETUNE_KEPT: dict[str, str] = {"preset": "architecture", "architecture": "architecture", "window_s": "window"}
 """The settings a fine-tune must share with its base, by what they set: the weights only fit that network."""
 
@@ -35,15 +40,17 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
 
     preset: Literal["tiny", "small", "base"] = "small"
     """Model size: tiny (<= 30k parameters), small (<= 100k), base. Named presets (`quick`, `thorough`) set it too."""
-    architecture: Literal["windowed", "streaming"] = "windowed"
+    architecture: Literal["windowed", "streaming"] = "streaming"
     """`streaming`: a causal network that is also exported in a streaming form (model.streaming.onnx), which scores
     each new 30 ms of audio once instead of recomputing a whole window every hop; its windowed form gives the same
-    scores. `windowed`: the network with centred convolutions, scored a whole window every 100 ms."""
+    scores. `windowed`: the network with centred convolutions, scored a whole window every 100 ms (the default until
+    2026-12; about 3.5 times the streaming model's CPU on a device)."""
     epochs: Annotated[int, msgspec.Meta(ge=1, le=500)] = 30
     steps_per_epoch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 50
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
     learning_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 3e-3
-    window_s: Annotated[float, msgspec.Meta(ge=0.5, le=3.0)] = 1.0
+    window_s: Annotated[float, msgspec.Meta(ge=0.5, le=3.0)] | None = None
+    """Seconds of audio the model scores at once; none given: the architecture's (DEFAULT_WINDOW_S)."""
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
     augment: bool = True
     """Placement, gain, noise, reverb, speed, pitch and SpecAugment on each training batch."""
@@ -82,6 +89,9 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     speech reversed and shuffled), so that the user's voice and room appear on both sides and count as their own."""
 
     def __post_init__(self) -> None:
+        if self.window_s is None:
+            # Resolved here, so that the stored config and everything after it read one number.
+            msgspec.structs.force_setattr(self, "window_s", DEFAULT_WINDOW_S[self.architecture])
         shortest = STREAMING_MIN_WINDOW_S[self.preset]
         if self.architecture == "streaming" and self.window_s < shortest:
             # msgspec reports a ValueError raised here as a ValidationError, which resolve_config turns into a 422.
@@ -116,17 +126,17 @@ BUILT_IN_PRESETS: dict[str, PresetDefinition] = {
     for preset in (
         _built_in(
             "tiny",
-            "The tiny model (24k parameters) with the default steps: the lightest on a device.",
+            "The tiny model (25k parameters) with the default steps: the lightest on a device.",
             {"preset": "tiny"},
         ),
         _built_in(
             "small",
-            "The defaults: the small model (89k parameters) for 30 x 50 steps, about 3.5 minutes on one CPU core.",
+            "The defaults: the small model (72k parameters) for 30 x 50 steps, about 4 minutes on two CPU cores.",
             {"preset": "small"},
         ),
         _built_in(
             "base",
-            "The base model (397k parameters) with the default steps: more capacity, slower to run.",
+            "The base model (329k parameters) with the default steps: more capacity, slower to run.",
             {"preset": "base"},
         ),
         _built_in(
@@ -135,9 +145,10 @@ BUILT_IN_PRESETS: dict[str, PresetDefinition] = {
             {"preset": "tiny", "epochs": 10, "steps_per_epoch": 40, "ema_decay": 0.98},
         ),
         _built_in(
-            "fast",
-            "The small model in its streaming form: each new 30 ms is scored once, a third of the CPU on a device.",
-            {"preset": "small", "architecture": "streaming"},
+            "windowed",
+            "The small model as the centred network that scores a whole 1-s window every 0.1 s (the default until "
+            "2026-12): about 3.5 times the CPU of the streaming default on a device.",
+            {"preset": "small", "architecture": "windowed"},
         ),
         _built_in(
             "thorough",
@@ -160,6 +171,8 @@ def resolve_config(
     known = set(TrainingConfig.__struct_fields__)
     # A base from another version may hold settings this one lacks: they did not shape its weights here.
     values: dict[str, Any] = {key: value for key, value in (base or {}).items() if key in known}
+    if base is not None:
+        values = {**LEGACY_SETTINGS, **values}
     if preset is not None:
         if preset not in presets:
             raise ConfigError(f"unknown preset {preset!r}; use one of: {', '.join(presets)}")
@@ -271,7 +284,7 @@ def check_finetune(
             f"({FRONT_END}): its weights do not fit; train without base_job"
         )
     for key, what in FINETUNE_KEPT.items():
-        wanted, kept = getattr(config, key), base_config.get(key)
+        wanted, kept = getattr(config, key), base_config.get(key, LEGACY_SETTINGS.get(key))
         if wanted != kept:
             raise ConfigError(
                 f"base_job {base_job} has {what} {key}={kept!r} and this config asks for {key}={wanted!r}: a "

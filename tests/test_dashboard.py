@@ -682,7 +682,7 @@ def test_the_train_card_offers_the_servers_presets_with_their_descriptions(serve
     preset = card.get_by_label("Preset")
     about = card.locator("#preset-about")
     expect(about).to_have_text(re.compile(r"^The defaults: the small model"))
-    expect(preset.locator("option")).to_have_text(["tiny", "small", "base", "quick", "fast", "thorough", "night"])
+    expect(preset.locator("option")).to_have_text(["tiny", "small", "base", "quick", "windowed", "thorough", "night"])
 
     preset.select_option("night")
     expect(about).to_have_text(NIGHT_PRESET["night"]["description"])

@@ -34,7 +34,15 @@ HOP = 1_600  # the bundle's hop_s (0.1 s): the feeder writes whole hops so segme
 PHRASE = "hey kitchen"
 DEPLOYMENT = "kitchen-speaker"
 # Small and quick: what matters here is the path from a trained model to a device and back, not its accuracy.
-TRAIN_OVERRIDES = {"epochs": 5, "steps_per_epoch": 16, "ema_decay": 0.9, "background_speech_s": 0}
+# The windowed network: this test scores the downloaded model.onnx on the windows the device slides, and a streaming
+# bundle serves model.streaming.onnx; the streaming path on a device is tests/test_edge_detector.py's, step by step.
+TRAIN_OVERRIDES = {
+    "architecture": "windowed",
+    "epochs": 5,
+    "steps_per_epoch": 16,
+    "ema_decay": 0.9,
+    "background_speech_s": 0,
+}
 NOISE_LEVEL = 0.003  # a quiet room, about -50 dBFS
 PAD_S = 1.2  # quiet before and after a phrase: longer than a window, so no window mixes a phrase with anything else
 # Made apart from the dataset (plain voices at set rates and pitches), so the device hears clips it was not trained on.

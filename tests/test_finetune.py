@@ -128,7 +128,7 @@ def test_a_checkpoint_of_another_architecture_or_window_or_none_at_all_is_refuse
     base_run: tuple, tmp_path: Path
 ) -> None:
     checkpoint = base_run[1] / "model.pt"
-    for change, named in (({"preset": "small"}, "architecture preset='tiny'"), ({"window_s": 1.5}, "window_s=1.0")):
+    for change, named in (({"preset": "small"}, "architecture preset='tiny'"), ({"window_s": 1.2}, "window_s=1.5")):
         config = msgspec.structs.replace(BASE_CONFIG, base_job=uuid.uuid4(), **change)
         with pytest.raises(ValueError, match=named):
             start_model(config, checkpoint)
@@ -202,7 +202,8 @@ def ready(client: TestClient) -> str:
         ({"checkpoint": "none"}, {}, "its model.pt was not exported"),
         ({"checkpoint": "listed only"}, {}, "its model.pt is gone from the data volume"),
         ({}, {"preset": "small"}, "has architecture preset='tiny' and this config asks for preset='small'"),
-        ({}, {"window_s": 1.5}, "has window window_s=1.0 and this config asks for window_s=1.5"),
+        ({}, {"window_s": 1.2}, "has window window_s=1.5 and this config asks for window_s=1.2"),
+        ({}, {"architecture": "windowed"}, "has architecture architecture='streaming' and this config asks for"),
         ({"front_end": "mfcc 13 bands"}, {}, "heard another front end (mfcc 13 bands)"),
     ],
     ids=[
@@ -215,6 +216,7 @@ def ready(client: TestClient) -> str:
         "checkpoint_gone",
         "other_architecture",
         "other_window",
+        "other_network",
         "other_front_end",
     ],
 )
@@ -234,6 +236,19 @@ def test_a_base_job_that_cannot_be_fine_tuned_is_422_saying_why_and_makes_no_job
     assert response.status_code == 422, response.text
     assert named in response.json()["detail"]
     assert client.get("/jobs").json()["total"] == before
+
+
+def test_a_base_job_from_before_the_streaming_network_is_fine_tuned_as_the_windowed_model_it_is(
+    client: TestClient, settings: Settings, ready: str
+) -> None:
+    legacy = config_to_dict(TrainingConfig(preset="tiny", architecture="windowed", epochs=6))
+    del legacy["architecture"]  # stored before the setting existed
+    job_id = base_job(settings, config=legacy)
+
+    response = client.post("/train", json={"dataset": ready, "config_overrides": {"base_job": job_id}})
+
+    assert response.status_code == 202, response.text
+    assert (response.json()["config"]["architecture"], response.json()["config"]["window_s"]) == ("windowed", 1.0)
 
 
 def test_a_named_preset_of_another_size_than_the_base_is_422(

@@ -45,14 +45,16 @@ background_speech_s = 0
 
 
 def test_built_in_presets_have_one_line_descriptions_and_fit_the_default_limits() -> None:
-    assert list(BUILT_IN_PRESETS) == ["tiny", "small", "base", "quick", "fast", "thorough"]
+    assert list(BUILT_IN_PRESETS) == ["tiny", "small", "base", "quick", "windowed", "thorough"]
     for preset in BUILT_IN_PRESETS.values():
         assert preset.source == "built-in"
         assert preset.description and "\n" not in preset.description and len(preset.description) <= 200
         check_budget(resolve_config(preset.name, None), **LIMITS)
     thorough, default = resolve_config("thorough", None), resolve_config(None, None)
     assert thorough.preset == "base"
-    assert (resolve_config("fast", None).architecture, default.architecture) == ("streaming", "windowed")
+    windowed = resolve_config("windowed", None)
+    assert (windowed.architecture, windowed.window_s) == ("windowed", 1.0)
+    assert (default.architecture, default.window_s) == ("streaming", 1.5)
     assert thorough.epochs * thorough.steps_per_epoch >= 4 * default.epochs * default.steps_per_epoch
 
 
@@ -217,13 +219,13 @@ def test_get_presets_lists_every_preset_with_its_source_and_whole_config(client_
 
     assert response.status_code == 200
     presets = {p["name"]: p for p in response.json()}
-    assert list(presets) == ["tiny", "small", "base", "quick", "fast", "thorough", "night"]
+    assert list(presets) == ["tiny", "small", "base", "quick", "windowed", "thorough", "night"]
     assert {name: p["source"] for name, p in presets.items()} == {
         "tiny": "built-in",
         "small": "built-in",
         "base": "built-in",
         "quick": "environment",
-        "fast": "built-in",
+        "windowed": "built-in",
         "thorough": "built-in",
         "night": "environment",
     }
@@ -246,8 +248,11 @@ def test_training_with_an_environment_preset_trains_with_its_config(client_with_
     job = wait_for_job(client, queued.json()["id"], timeout=60)
 
     assert job["status"] == "succeeded", job
-    # The worker trained with what the API resolved: the exported config is the preset's.
-    assert client.get(f"/jobs/{job['id']}/artifacts/config.json").json() == night["config"]
+    # The worker trained with what the API resolved: the exported config is the preset's (and the streaming
+    # graph's contract).
+    exported = client.get(f"/jobs/{job['id']}/artifacts/config.json").json()
+    assert exported.pop("streaming")["onnx"] == "model.streaming.onnx"
+    assert exported == night["config"]
     with_override = client.post(
         "/train", json={"dataset": "kitchen", "preset": "night", "config_overrides": {"seed": 3}}
     )
@@ -261,5 +266,5 @@ def test_training_with_an_unknown_preset_is_422_naming_the_presets_there_are(cli
     assert response.status_code == 422
     assert (
         response.json()["detail"]
-        == "unknown preset 'nightly'; use one of: tiny, small, base, quick, fast, thorough, night"
+        == "unknown preset 'nightly'; use one of: tiny, small, base, quick, windowed, thorough, night"
     )

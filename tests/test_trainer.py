@@ -28,7 +28,17 @@ pytestmark = pytest.mark.unit
 RATE = 16_000
 CONFIG = TrainingConfig(preset="tiny", epochs=2, steps_per_epoch=4, batch_size=8, seed=7)
 PLOTS = {"training_curves.png", "detection_error_curve.png", "score_histograms.png"}
-EXPORTED = {"model.pt", "model.torchscript.pt", "model.onnx", "model.int8.onnx", "config.json", "metrics.json", *PLOTS}
+EXPORTED = {
+    "model.pt",
+    "model.torchscript.pt",
+    "model.onnx",
+    "model.int8.onnx",
+    "model.streaming.onnx",
+    "model.streaming.int8.onnx",
+    "config.json",
+    "metrics.json",
+    *PLOTS,
+}
 EPOCH_METRICS = {"val_loss", "val_accuracy", "learning_rate", "clips_per_s", "eta_s"}
 STREAMING_METRICS = {"val_frr", "val_fa_per_hour", "val_threshold", "val_roc_auc"}
 
@@ -151,8 +161,8 @@ def test_export_writes_model_files_that_agree_on_raw_audio(trained: tuple) -> No
 
     model, checkpoint = load_checkpoint(export_dir / "model.pt")
     assert checkpoint["sample_rate"] == RATE
-    assert checkpoint["window_samples"] == RATE
-    audio = np.random.default_rng(1).uniform(-0.5, 0.5, size=(3, RATE)).astype(np.float32)
+    assert checkpoint["window_samples"] == round(1.5 * RATE)  # the streaming network's default window
+    audio = np.random.default_rng(1).uniform(-0.5, 0.5, size=(3, checkpoint["window_samples"])).astype(np.float32)
     session = ort.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     (onnx_probability,) = session.run(["probability"], {"audio": audio})
     with torch.no_grad():
@@ -192,23 +202,34 @@ def test_export_parity_failure_raises_and_leaves_no_model_files(
     assert list(export_dir.iterdir()) == []
 
 
-def test_a_streaming_run_exports_its_streaming_form_and_calibrates_at_its_steps(
-    clips: list[TrainingClip], tmp_path: Path
+def test_the_default_run_exports_its_streaming_form_and_a_windowed_run_does_not(
+    clips: list[TrainingClip], trained: tuple, tmp_path: Path
 ) -> None:
-    config = msgspec.structs.replace(CONFIG, architecture="streaming")
-    export_dir = tmp_path / "export"
-    result = train(clips, config, export_dir, RecordingHooks(), device="cpu", cache_dir=shared_cache())
-    streamed = {"model.streaming.onnx", "model.streaming.int8.onnx"}
-    assert set(result.files) == EXPORTED | streamed
+    result, _, export_dir = trained
     assert 0 <= result.metrics["parity_max_abs_diff_streaming"] <= 1e-4
     contract = json.loads((export_dir / "config.json").read_text())["streaming"]
     assert contract["step_samples"] == 480
     # The detection-error curve counts false accepts at every 30-ms step, as the streaming graph scores them.
     metrics = json.loads((export_dir / "metrics.json").read_text())
-    assert metrics["hop_s"] == pytest.approx(0.03)
     assert metrics["calibration"]["threshold"] == result.metrics["threshold"]
     model, _ = load_checkpoint(export_dir / "model.pt")
     assert type(model).__name__ == "StreamingWakeWordModel"
+
+    config = msgspec.structs.replace(CONFIG, architecture="windowed", window_s=1.0)
+    windowed_dir = tmp_path / "export"
+    windowed = train(clips, config, windowed_dir, RecordingHooks(), device="cpu", cache_dir=shared_cache())
+    assert set(windowed.files) == EXPORTED - {"model.streaming.onnx", "model.streaming.int8.onnx"}
+    assert "streaming" not in json.loads((windowed_dir / "config.json").read_text())
+    assert json.loads((windowed_dir / "metrics.json").read_text())["hop_s"] == pytest.approx(0.1)
+    assert type(load_checkpoint(windowed_dir / "model.pt")[0]).__name__ == "WakeWordModel"
+
+
+def test_a_streaming_checkpoint_of_an_earlier_layout_is_refused_not_misread(trained: tuple, tmp_path: Path) -> None:
+    checkpoint = torch.load(trained[2] / "model.pt", weights_only=True)
+    del checkpoint["stream_layout"]  # as the 2026-12-05 network saved it: same weights' shapes, other dilations
+    torch.save(checkpoint, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="earlier layout"):
+        load_checkpoint(tmp_path / "model.pt")
 
 
 def test_training_without_negative_clips_is_refused(clips: list[TrainingClip], tmp_path: Path) -> None:
@@ -236,7 +257,8 @@ def test_preset_parameter_counts_stay_within_their_limits(preset: str, limit: in
 
 
 def test_metrics_json_holds_the_calibrated_threshold_and_the_detection_error_curve(trained: tuple) -> None:
-    assert json.loads((trained[2] / "metrics.json").read_text())["hop_s"] == pytest.approx(0.1)
+    # The default network is validated at each 30-ms step of its streaming form, as a device runs it.
+    assert json.loads((trained[2] / "metrics.json").read_text())["hop_s"] == pytest.approx(0.03)
     result, hooks, export_dir = trained
     report = json.loads((export_dir / "metrics.json").read_text())
 
@@ -351,7 +373,7 @@ def test_hard_negative_weighting_counts_confident_false_accepts_more() -> None:
     assert weighted_loss(logits, labels, 2.0) > plain
 
 
-def test_a_short_validation_stream_raises_the_threshold_toward_its_tail_but_not_past_the_frr_slack() -> None:
+def test_a_short_validation_stream_raises_the_threshold_toward_its_tail_unless_it_rejects_most_positives() -> None:
     from worker.training.evaluate import HOP_S, REFRACTORY_S, _extrapolate_when_short
     from worker.training.streaming import calibrate_threshold, detection_error_curve
 
@@ -371,8 +393,13 @@ def test_a_short_validation_stream_raises_the_threshold_toward_its_tail_but_not_
     assert 0.99 < confident["threshold"] < 0.999 and confident["frr"] == 0.0
     assert confident["expected_fa_per_hour"] == pytest.approx(0.5, rel=0.01)
 
-    # Half the positives at 0.98: the tail's threshold would miss them, so it stops at 0.98.
-    hesitant = calibrated(np.array([0.9999] * 10 + [0.98] * 10))
+    # A third of the positives at 0.98: the tail's threshold misses them, which is within TAIL_FRR_LIMIT.
+    unsure = calibrated(np.array([0.9999] * 14 + [0.98] * 6))
+    assert unsure["method"] == "extrapolated"
+    assert unsure["threshold"] == confident["threshold"] and unsure["frr"] == pytest.approx(0.3)
+
+    # Most positives at 0.98: the tail's threshold would miss them, so it stops at 0.98.
+    hesitant = calibrated(np.array([0.9999] * 8 + [0.98] * 12))
     assert hesitant["method"] == "extrapolated, capped by FRR"
     assert hesitant["threshold"] == pytest.approx(0.98) and hesitant["frr"] == 0.0
     assert hesitant["expected_fa_per_hour"] > 0.5

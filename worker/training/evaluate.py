@@ -55,7 +55,9 @@ HOP_S = 0.1
 REFRACTORY_S = 1.0
 HISTOGRAM_BINS = 20
 FRR_SLACK = 0.05
-"""How much more validation FRR the tail's estimate may cost over the observed calibration's."""
+"""How much more validation FRR the tail's estimate may always cost over the observed calibration's."""
+TAIL_FRR_LIMIT = 0.5
+"""The validation FRR up to which the tail's estimate is followed, whatever it costs over the observed one's."""
 
 
 def probability_scorer(model: WakeWordModel, device: torch.device):
@@ -159,16 +161,19 @@ def _extrapolate_when_short(
 ) -> dict:
     """Raise the threshold toward the score tail's estimate when the negatives are too short to show the target.
 
-    The rise stops where the validation FRR would grow by more than FRR_SLACK: on a small, barely trained set the
-    tail's estimate can ask for a threshold that rejects most positives, and a user is better served by a model
-    that wakes, with the expected false accepts per hour stated, than by one that never does.
+    The rise stops where the validation FRR would pass both TAIL_FRR_LIMIT and the observed FRR plus FRR_SLACK: on
+    a small, barely trained set the tail's estimate can ask for a threshold that rejects most positives, and a user
+    is better served by a model that wakes, with the expected false accepts per hour stated, than by one that never
+    does. Below the limit the tail wins: stopping at the observed FRR plus the slack shipped streaming models that
+    woke 18-21 times an hour on the dev benchmark's natural speech, where the tail's threshold (rejecting 40-50 % of
+    the synthetic validation phrases) woke 0 times and lost little recall on unheard voices (README, "Accuracy").
     """
     target = calibration["target_fa_per_hour"]
     observable = duration_s * target / 3600.0 >= 1.0  # at least one false accept expected at the target rate
     estimate = None if observable else tail_threshold(negative_scores, target, hop_s=hop_s)
     if estimate is None or estimate["threshold"] <= calibration["threshold"]:
         return {**calibration, "method": "observed"}
-    allowed = calibration["frr"] + FRR_SLACK
+    allowed = max(calibration["frr"] + FRR_SLACK, TAIL_FRR_LIMIT)
     cap = max(
         (p["threshold"] for p in curve if calibration["threshold"] <= p["threshold"] and p["frr"] <= allowed),
         default=calibration["threshold"],

@@ -16,7 +16,7 @@ from worker.training.features import SAMPLE_RATE
 from worker.training.model import WakeModel, build_model
 from worker.training.quantize import quantize_graph
 from worker.training.stream_export import STREAM_ONNX, STREAM_ONNX_INT8, contract, export_streaming
-from worker.training.stream_net import StreamingWakeWordModel
+from worker.training.stream_net import STREAM_LAYOUT, StreamingWakeWordModel
 from worker.training.stream_runtime import STREAMING_KEY
 
 CHECKPOINT = "model.pt"
@@ -66,6 +66,7 @@ def _write(model: WakeModel, config: TrainingConfig, window_samples: int, export
             "sample_rate": SAMPLE_RATE,
             "window_samples": window_samples,
             "front_end": FRONT_END,
+            **({"stream_layout": STREAM_LAYOUT} if isinstance(model, StreamingWakeWordModel) else {}),
         },
         export_dir / CHECKPOINT,
     )
@@ -139,5 +140,10 @@ def load_checkpoint(path: Path) -> tuple[WakeModel, dict]:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     # Checkpoints from before the streaming network have no architecture: they are windowed.
     model = build_model(checkpoint["config"]["preset"], checkpoint["config"].get("architecture", "windowed"))
+    if isinstance(model, StreamingWakeWordModel) and checkpoint.get("stream_layout", 1) != STREAM_LAYOUT:
+        raise ValueError(
+            f"{path} holds a streaming model of an earlier layout ({checkpoint.get('stream_layout', 1)}, this "
+            f"version runs {STREAM_LAYOUT}): its weights do not fit these layers; train it again"
+        )
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), checkpoint
