@@ -224,7 +224,9 @@ def test_create_upload_train_watch_and_download_in_the_browser(server: Server, t
     assert download.status == 200 and len(download.body()) > 1000
     assert download.headers["content-disposition"] == f'attachment; filename="desk-{job_id[:8]}-model.onnx"'
     hint = page.locator(".device-hint")
-    expect(hint.locator("li[data-file]")).to_have_count(3)
+    expect(hint.locator("li[data-file]")).to_have_count(4)
+    # The default network's streaming graph comes first: it is what a device that listens all day should run.
+    assert hint.locator("li[data-file]").first.get_attribute("data-file") == "model.streaming.onnx"
     assert "ONNX Runtime" in hint.locator("li[data-file='model.onnx']").inner_text()
     assert "ARM board" in hint.locator("li[data-file='model.int8.onnx']").inner_text()
     assert "PyTorch" in hint.locator("li[data-file='model.torchscript.pt']").inner_text()

@@ -283,8 +283,9 @@ function downloadName(job, name) {
 
 // Which file goes on which device, in the order people ask; a file this job did not export is left out.
 const DEVICES = [
-  ["model.onnx", "A phone, a PC or any device with ONNX Runtime"],
-  ["model.int8.onnx", "A small ARM board (a Raspberry Pi or the like): smaller and faster, with nearly the same scores"],
+  ["model.streaming.onnx", "A Raspberry Pi, a Home Assistant box or anything that listens all day: the streaming model, each new 30 ms scored once, a third of the CPU (its loop and states are in config.json and the README)"],
+  ["model.onnx", "A phone, a PC or any device with ONNX Runtime, scoring a whole window at a time"],
+  ["model.int8.onnx", "A small ARM board running whole windows: the same model in 8 bits, smaller and faster, with nearly the same scores"],
   ["model.torchscript.pt", "A program that uses PyTorch: load it with torch.jit.load, nothing else needed"],
 ];
 
