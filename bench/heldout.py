@@ -179,37 +179,40 @@ def train_like_a_user(args: argparse.Namespace, data_dir: Path) -> tuple[Path, f
     return export, elapsed
 
 
-def device_hop_s(model: Path) -> float:
-    """The hop the product's detector scores this export at: each 30-ms step of a streaming graph, else 0.1 s."""
-    config = model.parent / "config.json"
-    contract = json.loads(config.read_text()).get("streaming") if config.exists() else None
+def streaming_form(export: Path) -> dict[str, Any] | None:
+    """The export's streaming contract (config.json), or None for a windowed export."""
+    from worker.training.stream_runtime import streaming_contract
+
+    return streaming_contract(export)
+
+
+def device_hop_s(contract: dict[str, Any] | None) -> float:
+    """The hop the product's detector scores an export at: each 30-ms step of a streaming graph, else 0.1 s."""
     return contract["step_samples"] / contract["sample_rate"] if contract else 0.1
 
 
-def score(model: Path, root: Path, scripts: Path, quick: bool) -> dict[str, Any]:
-    """score.py's JSON for the model at the device's hop, run with the benchmark's own venv; the threshold comes
-    from its metrics.json."""
+def score(model: Path, root: Path, scripts: Path, quick: bool, hop_s: float) -> dict[str, Any]:
+    """score.py's JSON for the model every `hop_s`, run with the benchmark's own venv; the threshold comes from its
+    metrics.json."""
     with tempfile.TemporaryDirectory(prefix="wake-training-bench-heldout-score-") as tmp:
         out = Path(tmp) / "score.json"
         command = [str(root / "venv" / "bin" / "python"), str(scripts / "score.py"), "--onnx", str(model)]
         command += ["--data", str(root / "data"), "--json", str(out), *(["--quick"] if quick else [])]
-        command += ["--hop-s", f"{device_hop_s(model):g}"]
+        command += ["--hop-s", f"{hop_s:g}"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"score.py failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         return json.loads(out.read_text())
 
 
-def streaming_cpu(export: Path) -> float | None:
+def streaming_cpu(export: Path, contract: dict[str, Any] | None) -> float | None:
     """CPU-s per second of audio of the export's streaming graph as a device runs it (one thread, a chunk a call,
     least of 3 rounds over 2 minutes, as bench/inference.py measures), or None for a windowed export."""
+    if contract is None:
+        return None
     from edge_cpu import generated_audio
     from inference import least_cpu, streaming_live
 
-    config = export / "config.json"
-    contract = json.loads(config.read_text()).get("streaming") if config.exists() else None
-    if contract is None:
-        return None
     audio = generated_audio(2.0, seed=0)
     (cpu,) = least_cpu([streaming_live(export, contract["onnx"], audio)], 3)
     return cpu / (audio.size / contract["sample_rate"])
@@ -321,10 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             export, training_s = train_like_a_user(args, Path(tmp) / "volume")
             model = export / "model.onnx"
-        hop = device_hop_s(model)
+        contract = streaming_form(model.parent)
+        hop = device_hop_s(contract)
         print(f"scoring {model} on the dev benchmark every {hop:g} s{' (quick)' if args.quick else ''}")
-        scores = score(model, root, args.devbench_scripts, args.quick)
-        device_cpu = streaming_cpu(model.parent)
+        scores = score(model, root, args.devbench_scripts, args.quick, hop)
+        device_cpu = streaming_cpu(model.parent, contract)
 
     figures = summary(scores, training_s, device_cpu)
     report(figures, scores)

@@ -140,10 +140,11 @@ def load_checkpoint(path: Path) -> tuple[WakeModel, dict]:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     # Checkpoints from before the streaming network have no architecture: they are windowed.
     model = build_model(checkpoint["config"]["preset"], checkpoint["config"].get("architecture", "windowed"))
-    if isinstance(model, StreamingWakeWordModel) and checkpoint.get("stream_layout", 1) != STREAM_LAYOUT:
+    layout = checkpoint.get("stream_layout", 1)  # layout 1 saved none
+    if isinstance(model, StreamingWakeWordModel) and layout != STREAM_LAYOUT:
         raise ValueError(
-            f"{path} holds a streaming model of an earlier layout ({checkpoint.get('stream_layout', 1)}, this "
-            f"version runs {STREAM_LAYOUT}): its weights do not fit these layers; train it again"
+            f"{path} holds a streaming model of an earlier layout ({layout}, this version runs {STREAM_LAYOUT}): "
+            "its weights do not fit these layers; train it again"
         )
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), checkpoint
