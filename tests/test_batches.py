@@ -213,3 +213,33 @@ def test_the_users_clips_count_more_only_when_they_are_on_both_sides_of_training
     assert user_weighting(only_room, labels, train, weight=4.0, share=0.25)[:2] == (1.0, 0.0)
     assert user_weighting(np.zeros(20, dtype=bool), labels, train, weight=4.0, share=0.25).warning is None
     assert user_weighting(only_takes, labels, train, weight=1.0, share=0.0).warning is None
+
+
+def test_the_users_negatives_keep_their_rows_when_other_negative_rows_are_replaced_by_background() -> None:
+    # 4 positives, 12 negatives; the last 3 negatives are the user's (a level of their own: 0.3).
+    clips = [np.full(3_000, 0.5, dtype=np.float32) for _ in range(4)]
+    clips += [np.full(3_000, 0.01, dtype=np.float32) for _ in range(9)]
+    clips += [np.full(3_000, 0.3, dtype=np.float32) for _ in range(3)]
+    labels = np.array([1] * 4 + [0] * 12)
+    user = np.zeros(labels.size, dtype=bool)
+    user[[0, 13, 14, 15]] = True
+    rng = np.random.default_rng(0)
+    sampler = BalancedSampler(np.arange(labels.size), labels, 16, rng, user=user, user_weight=1.0, user_share=0.25)
+    maker = BatchMaker(
+        clips,
+        labels,
+        sampler,
+        WINDOW,
+        rng,
+        seed=0,
+        device=torch.device("cpu"),
+        augmenter=None,
+        background=BackgroundStream(clips[4:13], rng),
+        speech=_speech(),
+        mix=NegativeMix(babble_probability=0.0),
+    )
+    for _ in range(50):
+        rows = maker.make().audio[8:]  # the sampler puts the user's rows first among the negatives
+        users = [row for row in rows if row.max() == pytest.approx(0.3)]
+        # The sampler keeps 2 of the 8 negative rows for the user's clips; none of them is replaced.
+        assert len(users) >= 2

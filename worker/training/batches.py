@@ -20,7 +20,8 @@ from worker.training.draws import make_generator
 class NegativeMix:
     """Where a batch's negative rows come from, and how much babble goes under every row.
 
-    The shares are of the negative rows; what they leave is whole negative clips of the dataset.
+    The shares are of the negative rows other than the user's own clips; what they leave is whole negative clips of
+    the dataset.
     """
 
     background_share: float = 0.25
@@ -110,7 +111,9 @@ class BatchMaker:
         indices = self.sampler.draw()
         positives = self.labels[indices] == 1
         windows = stack_windows(self.audio, indices, self.window, self.rng)
-        negative_rows = np.flatnonzero(~positives)
+        # The user's own negatives keep their rows: replaced like the others, their voice would fill a quarter of the
+        # positive rows and a tenth of the negative ones, and become the cue it is meant not to be.
+        negative_rows = np.flatnonzero(~positives & ~np.isin(indices, self.sampler.user_negatives))
         draw = self.rng.random(negative_rows.size)
         mix = self.mix
         edges = np.cumsum([mix.background_share, mix.speech_share, mix.cut_phrase_share])
