@@ -191,9 +191,11 @@ def device_hop_s(contract: dict[str, Any] | None) -> float:
     return contract["step_samples"] / contract["sample_rate"] if contract else 0.1
 
 
-def score(model: Path, root: Path, scripts: Path, quick: bool, hop_s: float) -> dict[str, Any]:
-    """score.py's JSON for the model every `hop_s`, run with the benchmark's own venv; the threshold comes from its
-    metrics.json."""
+def score(model: Path, root: Path, scripts: Path, quick: bool, hop_s: float | None = None) -> dict[str, Any]:
+    """score.py's JSON for the model every `hop_s` (by default the hop the product's detector runs its export at),
+    run with the benchmark's own venv; the threshold comes from its metrics.json."""
+    if hop_s is None:
+        hop_s = device_hop_s(streaming_form(model.parent))
     with tempfile.TemporaryDirectory(prefix="wake-training-bench-heldout-score-") as tmp:
         out = Path(tmp) / "score.json"
         command = [str(root / "venv" / "bin" / "python"), str(scripts / "score.py"), "--onnx", str(model)]

@@ -123,9 +123,7 @@ def run(args: argparse.Namespace, root: Path, data_dir: Path) -> dict[str, Any]:
 
 def score(args: argparse.Namespace, root: Path, data_dir: Path, job: dict[str, Any]) -> dict[str, Any]:
     """score.py's figures for a finished job's model.onnx at its own threshold, every hop the device would run it."""
-    export = heldout.export_dir(data_dir, job)
-    hop_s = heldout.device_hop_s(heldout.streaming_form(export))
-    return heldout.score(export / "model.onnx", root, args.devbench_scripts, args.quick, hop_s)
+    return heldout.score(heldout.export_dir(data_dir, job) / "model.onnx", root, args.devbench_scripts, args.quick)
 
 
 ROWS = {
