@@ -191,16 +191,18 @@ def device_hop_s(contract: dict[str, Any] | None) -> float:
     return contract["step_samples"] / contract["sample_rate"] if contract else 0.1
 
 
-def score(model: Path, root: Path, scripts: Path, quick: bool, hop_s: float | None = None) -> dict[str, Any]:
+def score(
+    model: Path, root: Path, scripts: Path, quick: bool, hop_s: float | None = None, threshold: float | None = None
+) -> dict[str, Any]:
     """score.py's JSON for the model every `hop_s` (by default the hop the product's detector runs its export at),
-    run with the benchmark's own venv; the threshold comes from its metrics.json."""
+    run with the benchmark's own venv, at `threshold` (by default the one in the model's metrics.json)."""
     if hop_s is None:
         hop_s = device_hop_s(streaming_form(model.parent))
     with tempfile.TemporaryDirectory(prefix="wake-training-bench-heldout-score-") as tmp:
         out = Path(tmp) / "score.json"
         command = [str(root / "venv" / "bin" / "python"), str(scripts / "score.py"), "--onnx", str(model)]
         command += ["--data", str(root / "data"), "--json", str(out), *(["--quick"] if quick else [])]
-        command += ["--hop-s", f"{hop_s:g}"]
+        command += ["--hop-s", f"{hop_s:g}", *(["--threshold", repr(threshold)] if threshold is not None else [])]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"score.py failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")

@@ -75,9 +75,10 @@ class TrainingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     end and window; the rest of the config starts from that job's."""
     finetune_fraction: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1 / 3
     """With `base_job`: the share of the epochs a fine-tune runs (at least one)."""
-    finetune_lr_factor: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.3
-    """With `base_job`: the learning rate's peak is `learning_rate` times this; the base already sits near a minimum
-    that a full rate would shake it out of."""
+    finetune_lr_factor: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
+    """With `base_job`: the learning rate's peak is `learning_rate` times this. The full rate, because a fine-tune
+    must move the base far, to a voice it scored near 0: on the dev benchmark's enrollment voices, 0.3 never told
+    the voice from real speech better and often worse (FINDINGS.md, "Fine-tune learning rate")."""
     user_clip_weight: Annotated[float, msgspec.Meta(ge=1, le=100)] = 4.0
     """How much more often a clip of the user's own (a recording or upload with a speaker) is drawn than another of
     its class: a few dozen takes next to hundreds of synthetic clips would otherwise hardly be seen."""

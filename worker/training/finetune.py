@@ -25,7 +25,8 @@ class Schedule:
 
 
 def schedule(config: TrainingConfig) -> Schedule:
-    """The config's epochs and rate; for a fine-tune, `finetune_fraction` of the epochs at a lower rate."""
+    """The config's epochs and rate; for a fine-tune, `finetune_fraction` of the epochs at `finetune_lr_factor` of
+    the rate."""
     if config.base_job is None:
         return Schedule(config.epochs, config.learning_rate)
     return Schedule(
