@@ -104,6 +104,8 @@ class BatchMaker:
         self.speech = speech if speech is not None and speech.audio.size > 0 else None
         self.mix = mix or NegativeMix()
         self.positive_clips = sampler.positives
+        self.user_negative = np.zeros(labels.size, dtype=bool)
+        self.user_negative[sampler.user_negatives] = True
         self.generator = make_generator(seed, device)
 
     def make(self) -> Batch:
@@ -113,7 +115,7 @@ class BatchMaker:
         windows = stack_windows(self.audio, indices, self.window, self.rng)
         # The user's own negatives keep their rows: replaced like the others, their voice would fill a quarter of the
         # positive rows and a tenth of the negative ones, and become the cue it is meant not to be.
-        negative_rows = np.flatnonzero(~positives & ~np.isin(indices, self.sampler.user_negatives))
+        negative_rows = np.flatnonzero(~positives & ~self.user_negative[indices])
         draw = self.rng.random(negative_rows.size)
         mix = self.mix
         edges = np.cumsum([mix.background_share, mix.speech_share, mix.cut_phrase_share])
