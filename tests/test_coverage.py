@@ -102,3 +102,5 @@ def test_twenty_takes_of_one_speaker_are_validated_on_and_lift_the_warning(clien
     assert coverage["positive_clips_by_speaker"] == {"ana": coverage["positive_clips"]} and coverage["positive_clips"]
     assert coverage["user_positive_clips"] == coverage["positive_clips"]
     assert not any(w.startswith("accuracy on real voices") for w in done["metrics"]["warnings"])
+    # The record says how many of ana's held-out takes the shipped threshold misses.
+    assert 0.0 <= done["metrics"]["val_user_frr"] <= 1.0

@@ -310,6 +310,8 @@ def assert_quality_in_plain_words(page: Any, job: dict[str, Any]) -> None:
     assert re.fullmatch(r"\d+(\.\d{1,2})?|< 0\.01", fa), fa
     assert fa == "< 0.01" or float(fa) == round(coverage["fa_per_hour"], 2), (fa, coverage)
     assert re.fullmatch(r"\d{1,3}\.\d%", card.locator("[data-stat=frr] dd").inner_text())
+    # Validation heard none of the user's own takes, so the card does not pretend to say how many it misses.
+    assert card.locator("[data-stat=user-frr]").count() == 0
     for key, pattern in (("val_frr", r"\d{1,3}\.\d%"), ("val_fa_per_hour", r"\d+(\.\d{1,2})?|< 0\.01")):
         assert re.fullmatch(pattern, card.locator(f"tr[data-metric={key}] td").text_content()), key
     # Per epoch: one small chart per figure, each with its own axis and a single line.

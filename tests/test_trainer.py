@@ -405,6 +405,38 @@ def test_a_short_validation_stream_raises_the_threshold_toward_its_tail_unless_i
     assert hesitant["expected_fa_per_hour"] > 0.5
 
 
+def test_with_the_users_own_takes_in_validation_the_threshold_is_capped_by_them_not_by_synthetic_voices() -> None:
+    from worker.training.evaluate import HOP_S, REFRACTORY_S, _extrapolate_when_short
+    from worker.training.streaming import calibrate_threshold, detection_error_curve
+
+    # The same negatives as above: the tail asks for about 0.994, the observed threshold is near 0.9.
+    logits = -6 + np.random.default_rng(0).exponential(1.0, size=1_000)
+    negatives = 1 / (1 + np.exp(-logits))
+
+    def calibrated(synthetic: list[float], takes: list[float]) -> dict:
+        positives = np.array(synthetic + takes)
+        curve = detection_error_curve(positives, negatives, hop_s=HOP_S, refractory_s=REFRACTORY_S, duration_s=100)
+        observed = calibrate_threshold(curve, 0.5)
+        assert observed["threshold"] < 0.95
+        calibration = _extrapolate_when_short(
+            observed, curve, positives, negatives, 100, hop_s=HOP_S, user_scores=np.array(takes)
+        )
+        return {**calibration, "observed": observed["threshold"]}
+
+    # Most synthetic phrases at 0.98 would stop the rise there; the user's takes are heard above the tail's threshold.
+    heard = calibrated([0.9999] * 6 + [0.98] * 12, [0.9999, 0.9999])
+    assert heard["method"] == "extrapolated" and 0.99 < heard["threshold"] < 0.999
+    # The synthetic voices would let it rise to the tail's threshold; the user's two takes stop it at the lower one.
+    two = calibrated([0.9999] * 18, [0.98, 0.99])
+    assert two["method"] == "extrapolated, capped by your takes"
+    assert two["threshold"] == pytest.approx(0.98) and two["expected_fa_per_hour"] > 0.5
+    # Of four takes, one (a quarter) may be missed: the threshold stops at the third best.
+    assert calibrated([0.9999] * 18, [0.9999, 0.985, 0.98, 0.5])["threshold"] == pytest.approx(0.98)
+    # Takes the model cannot tell from the room do not drag it below what the negatives showed.
+    weak = calibrated([0.9999] * 18, [0.2, 0.3])
+    assert weak["threshold"] == weak["observed"]
+
+
 def test_the_exported_weights_are_a_running_average_of_the_trained_ones(
     clips: list[TrainingClip], tmp_path: Path
 ) -> None:

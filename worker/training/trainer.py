@@ -158,7 +158,7 @@ def train(
     if val_idx.size == 0:
         hooks.log("too few clips to hold any out: no validation metrics for this run", "warning")
     val_windows = stack_windows(audio, val_idx, window)
-    validation = ValidationAudio.from_clips(audio, labels, kinds, val_idx)
+    validation = ValidationAudio.from_clips(audio, labels, kinds, val_idx, user)
     if config.background_speech_s > 0 and val_idx.size:
         # Minutes of a dataset's negatives say little about a rate per hour of people talking; this adds some.
         validation.bank = load_or_build_speech_bank(cache_dir, VALIDATION_BANK_S, VALIDATION_BANK_SEED)
@@ -333,6 +333,9 @@ def train(
                 f"at that threshold {100 * evaluation['near_miss_accept_rate']:.1f}% of "
                 f"{evaluation['near_miss_clips']} held-out negative phrases (near misses) would wake the device"
             )
+        if "user_clips" in calibration:
+            heard = round((1 - calibration["user_frr"]) * calibration["user_clips"])
+            hooks.log(f"at that threshold {heard} of your {calibration['user_clips']} held-out takes wake the device")
     else:
         hooks.log("no positive or no negative validation audio: the threshold is not calibrated", "warning")
     # Coverage counts the dataset's clips; the counterparts are cut from takes it already counts.
@@ -380,6 +383,8 @@ def train(
                 if "near_miss_accept_rate" in evaluation
                 else {}
             ),
+            # The share of the user's own held-out takes the threshold misses: "will it wake for me?".
+            **({"val_user_frr": calibration["user_frr"]} if "user_frr" in calibration else {}),
         )
     report = {
         "metrics": metrics,

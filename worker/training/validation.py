@@ -40,13 +40,23 @@ class ValidationAudio:
     background: list[np.ndarray] = field(default_factory=list)
     bank: np.ndarray | None = None
     """Held-out synthesized background speech (worker.training.background), apart from the dataset's own audio."""
+    user_positives: np.ndarray | None = None
+    """Per positive, True for the user's own take: the calibrated threshold must keep hearing those."""
 
     @classmethod
     def from_clips(
-        cls, audio: list[np.ndarray], labels: np.ndarray, kinds: list[str], indices: np.ndarray
+        cls,
+        audio: list[np.ndarray],
+        labels: np.ndarray,
+        kinds: list[str],
+        indices: np.ndarray,
+        user: np.ndarray | None = None,
     ) -> ValidationAudio:
-        """The held-out clips sorted by kind: positives, negative phrases, and background (noise, long clips)."""
+        """The held-out clips sorted by kind: positives, negative phrases, and background (noise, long clips);
+        `user` (a mask over all clips) marks the user's own."""
         held = cls(positives=[audio[i] for i in indices if labels[i] == 1])
+        if user is not None:
+            held.user_positives = np.array([bool(user[i]) for i in indices if labels[i] == 1], dtype=bool)
         for i in indices:
             if labels[i] == 1:
                 continue
@@ -83,7 +93,14 @@ class ValidationAudio:
         by_background = self.background_s >= MIN_BACKGROUND_S
         negatives = self.all_background if by_background else [*self.phrases, *self.all_background]
         evaluation = streaming_evaluation(
-            model, device, self.positives, negatives, window=window, target_fa_per_hour=target, extrapolate=True
+            model,
+            device,
+            self.positives,
+            negatives,
+            window=window,
+            target_fa_per_hour=target,
+            extrapolate=True,
+            user_positives=self.user_positives,
         )
         calibration = evaluation.get("calibration")
         if not calibration:

@@ -343,7 +343,7 @@ function evaluationView(job, report) {
   }
   const faTitle = predicted ? "False accepts per hour (predicted)" : "False accepts per hour";
   const stats = h("dl", { class: "stats" },
-    [["Threshold", threshold, "threshold", (v) => fmtNum(v, 3)], [faTitle, fa, "fa", fmtFa], ["False-reject rate", frr, "frr", fmtFrr], ["Near misses that wake it", pick(m.val_near_miss_accept_rate), "near-miss", fmtPercent], ["Validation accuracy", pick(m.val_accuracy), "acc", fmtPercent], ["ROC AUC", pick(m.val_roc_auc), "auc", (v) => fmtNum(v, 3)]]
+    [["Threshold", threshold, "threshold", (v) => fmtNum(v, 3)], [faTitle, fa, "fa", fmtFa], ["False-reject rate", frr, "frr", fmtFrr], ["Your held-out takes it misses", pick(m.val_user_frr), "user-frr", fmtFrr], ["Near misses that wake it", pick(m.val_near_miss_accept_rate), "near-miss", fmtPercent], ["Validation accuracy", pick(m.val_accuracy), "acc", fmtPercent], ["ROC AUC", pick(m.val_roc_auc), "auc", (v) => fmtNum(v, 3)]]
       .filter(([, v]) => v !== undefined)
       .map(([k, v, key, format]) => h("div", { class: "stat", "data-stat": key }, h("dt", {}, k), h("dd", {}, format(v)))),
   );
