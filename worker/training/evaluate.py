@@ -128,6 +128,7 @@ def streaming_evaluation(
         positive_scores, negative_scores, hop_s=plan.hop_s, refractory_s=REFRACTORY_S, duration_s=duration_s
     )
     calibration = calibrate_threshold(curve, target_fa_per_hour)
+    mine = None if user_positives is None else positive_scores[np.asarray(user_positives, dtype=bool)]
     if extrapolate:
         calibration = _extrapolate_when_short(
             calibration,
@@ -136,13 +137,12 @@ def streaming_evaluation(
             negative_scores,
             duration_s,
             hop_s=plan.hop_s,
-            user_scores=None if user_positives is None else positive_scores[np.asarray(user_positives, dtype=bool)],
+            user_scores=mine,
         )
     else:
         calibration = {**calibration, "method": "observed"}
     threshold = calibration["threshold"]
-    if user_positives is not None and np.any(user_positives):
-        mine = positive_scores[np.asarray(user_positives, dtype=bool)]
+    if mine is not None and mine.size:
         calibration = {**calibration, "user_frr": false_reject_rate(mine, threshold), "user_clips": int(mine.size)}
     labels = np.concatenate([np.ones(positive_scores.size), np.zeros(negative_scores.size)])
     scores = np.concatenate([positive_scores, negative_scores])
