@@ -104,3 +104,4 @@ def test_twenty_takes_of_one_speaker_are_validated_on_and_lift_the_warning(clien
     assert not any(w.startswith("accuracy on real voices") for w in done["metrics"]["warnings"])
     # The record says how many of ana's held-out takes the shipped threshold misses.
     assert 0.0 <= done["metrics"]["val_user_frr"] <= 1.0
+    assert done["metrics"]["val_user_clips"] == coverage["user_positive_clips"]

@@ -198,17 +198,21 @@ def _extrapolate_when_short(
         # A model trained on the user's voice is judged by it: the synthetic voices' FRR is not what they will hear.
         # The highest threshold that accepts all but USER_FRR_LIMIT of their takes is a take's own score.
         accepted = math.ceil((1 - USER_FRR_LIMIT) * user_scores.size)
-        cap = max(float(np.sort(user_scores)[::-1][accepted - 1]), calibration["threshold"])
-        capped_by = "your takes"
+        heard = float(np.sort(user_scores)[::-1][accepted - 1])
+        cap = max(heard, calibration["threshold"])
+        # Takes below the observed threshold could only be heard with false accepts the validation audio showed.
+        capped = "extrapolated, capped by your takes"
+        if heard < calibration["threshold"]:
+            capped = "not raised: your held-out takes score below the observed threshold"
     else:
         allowed = max(calibration["frr"] + FRR_SLACK, TAIL_FRR_LIMIT)
         cap = max(
             (p["threshold"] for p in curve if calibration["threshold"] <= p["threshold"] and p["frr"] <= allowed),
             default=calibration["threshold"],
         )
-        capped_by = "FRR"
+        capped = "extrapolated, capped by FRR"
     threshold = min(estimate["threshold"], cap)
-    method = "extrapolated" if threshold == estimate["threshold"] else f"extrapolated, capped by {capped_by}"
+    method = "extrapolated" if threshold == estimate["threshold"] else capped
     return {
         **calibration,
         "threshold": threshold,

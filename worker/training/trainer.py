@@ -320,8 +320,8 @@ def train(
         how = "observed"
         if calibration["method"] != "observed":
             how = (
-                f"{calibration['method']} from the score tail (too little audio to observe that rate; the tail "
-                f"predicts {calibration['expected_fa_per_hour']:.2f} FA/h there)"
+                f"{calibration['method']} (too little audio to observe that rate; the score tail predicts "
+                f"{calibration['expected_fa_per_hour']:.2f} FA/h there)"
             )
         hooks.log(
             f"threshold {calibration['threshold']:.3f} for {config.target_fa_per_hour} FA/h, {how}: "
@@ -384,7 +384,11 @@ def train(
                 else {}
             ),
             # The share of the user's own held-out takes the threshold misses: "will it wake for me?".
-            **({"val_user_frr": calibration["user_frr"]} if "user_frr" in calibration else {}),
+            **(
+                {"val_user_frr": calibration["user_frr"], "val_user_clips": calibration["user_clips"]}
+                if "user_frr" in calibration
+                else {}
+            ),
         )
     report = {
         "metrics": metrics,
