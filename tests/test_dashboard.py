@@ -446,6 +446,36 @@ def test_the_model_to_fine_tune_is_the_lowest_validation_frr_and_the_newest_of_a
     }
 
 
+def test_a_personalised_models_evaluation_leads_with_the_users_own_held_out_takes(server: Server, tab: Tab) -> None:
+    page = tab.page
+    page.goto(f"{server.url}/")
+    leads = page.evaluate(
+        """async () => {
+            const { qualityLead } = await import("./js/pages/quality.js");
+            // 81 validation phrases, 79 of them synthetic voices and 2 the user's takes, as on the dev benchmark.
+            const coverage = { positive_clips: 81, user_positive_clips: 2, negative_audio_s: 600,
+                positive_clips_by_source: { synthetic: 79, recording: 2 } };
+            const lead = (more) => qualityLead({ frr: 59 / 81, fa: 0, coverage, target: 0.5, observedFa: 0, ...more });
+            return {
+                both: lead({ userFrr: 0, userTakes: 2 }).sentence,
+                one: lead({ userFrr: 0.25, userTakes: 4 }).sentence,
+                none: lead({ userFrr: 1, userTakes: 2 }).sentence,
+                all: lead({ userFrr: 0, userTakes: 5 }).sentence,
+                synthetic: lead({}).sentence,
+            };
+        }"""
+    )
+    # "Will it wake for me?" comes first; the phrases the rest of the sentence counts are said to be synthetic.
+    assert leads["both"].startswith("For your voice: wakes for both of your held-out takes. Expected on everyday")
+    assert leads["both"].endswith("misses 59 of its 81 validation phrases (72.8%), 79 of them synthetic."), leads
+    assert leads["one"].startswith("For your voice: wakes for 3 of your 4 held-out takes (misses 25.0%). ")
+    assert leads["all"].startswith("For your voice: wakes for all 5 of your held-out takes. ")
+    assert leads["none"].startswith("For your voice: wakes for none of your 2 held-out takes (misses 100.0%). ")
+    # Without takes in validation the lead is the one every job has, and claims nothing about the user's voice.
+    assert leads["synthetic"].startswith("Expected on everyday audio: ")
+    assert "your" not in leads["synthetic"] and "synthetic." not in leads["synthetic"], leads
+
+
 def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_restored(server: Server, tab: Tab) -> None:
     httpx.post(f"{server.url}/datasets", json={"name": "live"}).raise_for_status()
     page = tab.page

@@ -332,7 +332,7 @@ function evaluationView(job, report) {
   const target = pick(job.config && job.config.target_fa_per_hour, cal.target_fa_per_hour);
   const curve = ((report && (report.curve || report.det_curve)) || []).filter((p) => p && typeof p === "object");
   const section = h("section", { class: "card", "aria-labelledby": "eval-title" }, h("h2", { id: "eval-title" }, "Evaluation"));
-  const lead = qualityLead({ frr, fa, coverage: coverage || {}, target, observedFa });
+  const lead = qualityLead({ frr, fa, coverage: coverage || {}, target, observedFa, userFrr: pick(m.val_user_frr), userTakes: pick(m.val_user_clips) });
   if (lead) {
     section.append(h("div", { class: "quality-lead", role: "status" },
       h("p", { class: "quality-sentence" }, lead.sentence),

@@ -65,14 +65,27 @@ export function missesInWords(frr, positives) {
   return `misses about 1 in ${Math.round(1 / frr)} validation phrases (${counts}${fmtFrr(frr)})`;
 }
 
+/** How many of the user's held-out takes wake it: "wakes for 3 of your 4 held-out takes (misses 25.0%)". */
+export function takesInWords(userFrr, takes) {
+  const heard = Math.round((1 - userFrr) * takes);
+  const of = takes === 1 ? "your only held-out take" : `your ${takes} held-out takes`;
+  if (heard <= 0) return `wakes for none of ${of} (misses ${fmtFrr(userFrr)})`;
+  if (heard >= takes) {
+    return `wakes for ${takes === 1 ? of : takes === 2 ? "both of your held-out takes" : `all ${takes} of your held-out takes`}`;
+  }
+  return `wakes for ${heard} of ${of} (misses ${fmtFrr(userFrr)})`;
+}
+
 /**
  * The lead of a train job's evaluation: `sentence`, what to expect on everyday audio and how many phrases it misses;
  * `note`, when the FA/h is the score tail's prediction, the one statement of why (how much negative audio validation
  * had, what one false wake counts as there and how often it woke, how much the target needs); `predicted`, whether
  * it is; `saysAudio`, whether the lead states how much negative audio validation had (the page then does not repeat
- * it). `observedFa` is the rate validation observed at the threshold. Null when the job has neither figure.
+ * it). `observedFa` is the rate validation observed at the threshold. `userFrr` is the share of the user's
+ * `userTakes` held-out takes it misses: a personalised model is judged by them first, the synthetic phrases after
+ * them. Null when the job has none of these figures.
  */
-export function qualityLead({ frr, fa, coverage = {}, target, observedFa }) {
+export function qualityLead({ frr, fa, coverage = {}, target, observedFa, userFrr, userTakes }) {
   const predicted = coverage.fa_per_hour_source === "tail prediction";
   const negative = coverage.negative_audio_s;
   const parts = [];
@@ -86,9 +99,15 @@ export function qualityLead({ frr, fa, coverage = {}, target, observedFa }) {
         `${fmtFa(coverage.fa_per_hour_resolution ?? 3600 / negative)} per hour: the true rate is somewhere below that)`);
     } else parts.push("no false wake seen");
   }
-  if (typeof frr === "number") parts.push(missesInWords(frr, coverage.positive_clips));
-  if (!parts.length) return null;
-  const sentence = `Expected on everyday audio: ${parts.join("; ")}.`;
+  const yours = typeof userFrr === "number" && typeof userTakes === "number" && userTakes > 0;
+  if (typeof frr === "number") {
+    // Beside the user's takes, the validation phrases are mostly synthetic voices: said, so they are not read as theirs.
+    const synthetic = yours ? (coverage.positive_clips_by_source || {}).synthetic : 0;
+    parts.push(missesInWords(frr, coverage.positive_clips) + (synthetic > 0 ? `, ${synthetic} of them synthetic` : ""));
+  }
+  if (!parts.length && !yours) return null;
+  const everyday = parts.length ? `Expected on everyday audio: ${parts.join("; ")}.` : "";
+  const sentence = yours ? `For your voice: ${takesInWords(userFrr, userTakes)}. ${everyday}`.trim() : everyday;
   let note = null;
   if (predicted) {
     const known = typeof negative === "number" && negative > 0;
