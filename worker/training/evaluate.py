@@ -203,7 +203,7 @@ def _extrapolate_when_short(
         # Takes below the observed threshold could only be heard with false accepts the validation audio showed.
         capped = "extrapolated, capped by your takes"
         if heard < calibration["threshold"]:
-            capped = "not raised: your held-out takes score below the observed threshold"
+            capped = "not raised: more than a quarter of your held-out takes score below the observed threshold"
     else:
         allowed = max(calibration["frr"] + FRR_SLACK, TAIL_FRR_LIMIT)
         cap = max(
