@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from worker.training.model import WakeWordModel
-from worker.training.validation import EPOCH_BANK_S, ValidationAudio
+from worker.training.validation import EPOCH_BANK_S, ValidationAudio, epoch_rank, streaming_metrics
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +57,36 @@ def test_epochs_hear_the_start_of_the_speech_bank_and_the_threshold_all_of_it() 
     held = ValidationAudio(positives=[_clip(1.0, 0)], phrases=[_clip(1.0, 1)], bank=np.zeros(600 * SR, np.float32))
     assert sum(clip.size for clip in held.negatives) == (1 + EPOCH_BANK_S) * SR
     assert held.background_s == 600.0
+
+
+def test_each_epoch_is_judged_on_the_users_held_out_takes_when_validation_has_them() -> None:
+    torch.manual_seed(0)
+    model = WakeWordModel("tiny").eval()
+    held = ValidationAudio(
+        positives=[_clip(1.0, i) for i in range(4)],
+        phrases=[_clip(1.0, 10 + i) for i in range(6)],
+        background=[_clip(30.0, 99)],
+        user_positives=np.array([False, False, True, True]),
+    )
+    figures = streaming_metrics(held.evaluate_epoch(model, torch.device("cpu"), window=SR, target=0.5))
+    threshold = figures["val_threshold"]
+    with torch.no_grad():
+        takes = model(torch.from_numpy(np.stack(held.positives[2:]))).numpy()
+    assert figures["val_user_frr"] == pytest.approx(np.mean(takes < threshold))
+    # Without takes of the user's own, an epoch has no such figure.
+    held.user_positives = None
+    assert "val_user_frr" not in streaming_metrics(
+        held.evaluate_epoch(model, torch.device("cpu"), window=SR, target=0.5)
+    )
+
+
+def test_the_epoch_kept_hears_most_of_the_users_takes_then_misses_fewest_phrases_then_has_the_lowest_loss() -> None:
+    # A personalised model: the later epoch hears both takes but misses more synthetic phrases, and is kept.
+    near_base = {"val_user_frr": 0.5, "val_frr": 0.40, "val_loss": 0.1}
+    moved = {"val_user_frr": 0.0, "val_frr": 0.70, "val_loss": 0.2}
+    assert epoch_rank(moved, 0.3) > epoch_rank(near_base, 0.3)
+    # Without takes the synthetic phrases decide, and the loss breaks a tie.
+    assert epoch_rank({"val_frr": 0.4, "val_loss": 0.1}, 0.3) > epoch_rank({"val_frr": 0.7, "val_loss": 0.05}, 0.3)
+    assert epoch_rank({"val_frr": 0.4, "val_loss": 0.1}, 0.3) > epoch_rank({"val_frr": 0.4, "val_loss": 0.2}, 0.3)
+    # Nothing calibrated: the training loss alone.
+    assert epoch_rank({}, 0.3) > epoch_rank({}, 0.5)

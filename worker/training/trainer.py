@@ -38,7 +38,7 @@ from worker.training.model import parameter_count
 from worker.training.objective import warmup_cosine, weighted_loss
 from worker.training.plots import write_plots
 from worker.training.spectral import perturb_spectra
-from worker.training.validation import ValidationAudio, streaming_metrics
+from worker.training.validation import ValidationAudio, epoch_rank, streaming_metrics
 
 BANK_SEED = 0
 """The background speech bank's seed: fixed, so one cached bank serves every job."""
@@ -260,11 +260,9 @@ def train(
             # Epochs compete on what the validation audio shows; the tail's extrapolation is for the final threshold.
             evaluation = validation.evaluate_epoch(judged_model, torch_device, **judged)
             val_metrics.update(streaming_metrics(evaluation))
-            # The epoch kept is the one with the fewest misses at the target false-accept rate, which is how the
-            # model will be used; validation loss breaks ties (and decides alone when nothing could be calibrated).
             # Only the second half of the run competes: on a small validation side one loud near-miss can make an
             # undertrained early epoch look best, and the learning rate is still high there anyway.
-            key = (-val_metrics.get("val_frr", 0.0), -val_metrics.get("val_loss", epoch_loss))
+            key = epoch_rank(val_metrics, epoch_loss)
             if epoch < min_epochs:
                 pass
             elif best_key is None or key > best_key:
@@ -300,7 +298,10 @@ def train(
 
     if best_state is not None:
         model.load_state_dict(best_state)
-        hooks.log(f"keeping the weights of epoch {best_epoch} (the best validation FRR at the target FA/h)")
+        judged_by = "the best validation FRR at the target FA/h"
+        if "val_user_frr" in history[-1]:
+            judged_by = "the most of your held-out takes heard at the target FA/h, then the best validation FRR"
+        hooks.log(f"keeping the weights of epoch {best_epoch} ({judged_by})")
     elif averaged is not None:
         model.load_state_dict(averaged.module.state_dict())
     data_share = data_wait_s / step_time if step_time > 0 else 0.0
@@ -383,12 +384,8 @@ def train(
                 if "near_miss_accept_rate" in evaluation
                 else {}
             ),
-            # The share of the user's own held-out takes the threshold misses: "will it wake for me?".
-            **(
-                {"val_user_frr": calibration["user_frr"], "val_user_clips": calibration["user_clips"]}
-                if "user_frr" in calibration
-                else {}
-            ),
+            # streaming_metrics gave the share of the user's held-out takes the threshold misses; this, how many.
+            **({"val_user_clips": calibration["user_clips"]} if "user_clips" in calibration else {}),
         )
     report = {
         "metrics": metrics,

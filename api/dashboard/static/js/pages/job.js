@@ -19,6 +19,7 @@ const NOT_CURVES = new Set(["learning_rate", "clips_per_s", "eta_s", "val_thresh
 // the hidden legend below it and leave a gap.
 const EPOCH_CHARTS = [
   { key: "val_frr", title: "False-reject rate", yLabel: "missed phrases (%)", scale: 100, yMin: 0, yMax: 100 },
+  { key: "val_user_frr", title: "Your held-out takes missed", yLabel: "missed takes (%)", scale: 100, yMin: 0, yMax: 100 },
   // Each epoch's rate is what validation observed at that epoch's threshold, never the tail's prediction.
   { key: "val_fa_per_hour", title: "Observed false wakes per hour", yLabel: "false wakes per hour", yMin: 0 },
   { key: "val_loss", title: "Validation loss", yLabel: "cross-entropy", yMin: 0 },
