@@ -521,6 +521,40 @@ def test_clips_from_a_script_appear_live_and_can_be_relabelled_trashed_and_resto
     assert tab.unexpected_errors() == []
 
 
+def test_the_trash_shows_the_trash_when_an_earlier_request_for_the_active_clips_answers_last(
+    server: Server, tab: Tab
+) -> None:
+    httpx.post(f"{server.url}/datasets", json={"name": "late"}).raise_for_status()
+    files = [("files", ("gone.wav", wav_bytes(seed=6)))]
+    clip_id = httpx.post(f"{server.url}/datasets/late/recordings", files=files, data={"label": "negative"}).json()
+    clip_id = clip_id["clips"][0]["id"]
+    httpx.delete(f"{server.url}/datasets/late/recordings/{clip_id}").raise_for_status()
+    page = tab.page
+    # A busy server: once asked to, the page's requests for the active clips answer 1.5 s late.
+    page.add_init_script(
+        """(() => {
+            const fetchNow = window.fetch;
+            window.fetch = async (...args) => {
+                const url = String(args[0] && args[0].url ? args[0].url : args[0]);
+                if (window.slowActive && url.includes("deleted=false")) await new Promise((r) => setTimeout(r, 1500));
+                return fetchNow(...args);
+            };
+        })()"""
+    )
+    page.goto(f"{server.url}/#/datasets/late")
+    page.get_by_text("No clips yet").wait_for()
+    page.evaluate("window.slowActive = true")
+    # The user narrows the active clips, then at once opens the trash: the trash answers first.
+    page.locator(".filters").get_by_label("Label").select_option("negative")
+    page.get_by_label("Show").select_option("trash")
+    restore = page.locator(f"tr[data-clip='{clip_id}']").get_by_role("button", name="Restore gone.wav")
+    restore.wait_for()
+    # The late answer about the active clips does not replace the trash the user is looking at.
+    page.wait_for_timeout(2_500)
+    expect(restore).to_be_visible()
+    assert tab.unexpected_errors() == []
+
+
 def test_clips_show_newest_first_sort_by_a_column_and_narrow_by_source_and_speaker(server: Server, tab: Tab) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
         http.post("/datasets", json={"name": "sorts"}).raise_for_status()

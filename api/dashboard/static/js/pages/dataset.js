@@ -17,7 +17,7 @@ const BATCH_BYTES = 16 * 1024 * 1024;
 
 export function render(main, name) {
   const path = `/datasets/${encodeURIComponent(name)}`;
-  const state = { dataset: null, view: "active", label: "", source: "", speaker: "", flag: "", sort: "-created_at", offset: 0, alive: true, pendingClips: false };
+  const state = { dataset: null, view: "active", label: "", source: "", speaker: "", flag: "", sort: "-created_at", offset: 0, alive: true, pendingClips: false, clipsAsked: 0 };
   const heading = h("h1", {}, name);
   const about = h("p", { class: "muted" });
   const readiness = h("section", { class: "card readiness", "aria-labelledby": "ready-title" }, h("h2", { id: "ready-title" }, "Ready to train?"), h("p", { class: "muted" }, "Loading…"));
@@ -107,6 +107,9 @@ export function render(main, name) {
       return;
     }
     state.pendingClips = false;
+    // Answers can arrive out of order (a delete's refresh, then the switch to the trash): only the last one asked
+    // may fill the table, or the trash would show the active clips.
+    const asked = ++state.clipsAsked;
     try {
       const page = await api.get(`${path}/recordings`, {
         deleted: state.view === "trash" ? "true" : "false",
@@ -118,7 +121,7 @@ export function render(main, name) {
         limit: PAGE,
         offset: state.offset,
       });
-      if (!state.alive) return;
+      if (!state.alive || asked !== state.clipsAsked) return;
       // A keyboard user keeps their place: focus goes back to the same control of the same clip.
       const focused = document.activeElement;
       const row = clipsBody.contains(focused) && focused.closest("tr[data-clip]");
@@ -130,7 +133,7 @@ export function render(main, name) {
       if (sorted) clipsBody.querySelector(`button[data-sort="${sorted}"]`)?.focus();
       fill(pager, pagerView(page));
     } catch (err) {
-      if (state.alive) fill(clipsBody, h("p", { class: "error" }, err.detail || String(err)));
+      if (state.alive && asked === state.clipsAsked) fill(clipsBody, h("p", { class: "error" }, err.detail || String(err)));
     }
   }
 
