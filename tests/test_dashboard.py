@@ -526,8 +526,8 @@ def test_the_trash_shows_the_trash_when_an_earlier_request_for_the_active_clips_
 ) -> None:
     httpx.post(f"{server.url}/datasets", json={"name": "late"}).raise_for_status()
     files = [("files", ("gone.wav", wav_bytes(seed=6)))]
-    clip_id = httpx.post(f"{server.url}/datasets/late/recordings", files=files, data={"label": "negative"}).json()
-    clip_id = clip_id["clips"][0]["id"]
+    stored = httpx.post(f"{server.url}/datasets/late/recordings", files=files, data={"label": "negative"}).json()
+    clip_id = stored["clips"][0]["id"]
     httpx.delete(f"{server.url}/datasets/late/recordings/{clip_id}").raise_for_status()
     page = tab.page
     # A busy server: once asked to, the page's requests for the active clips answer 1.5 s late.

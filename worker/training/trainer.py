@@ -38,7 +38,7 @@ from worker.training.model import parameter_count
 from worker.training.objective import warmup_cosine, weighted_loss
 from worker.training.plots import write_plots
 from worker.training.spectral import perturb_spectra
-from worker.training.validation import ValidationAudio, epoch_rank, streaming_metrics
+from worker.training.validation import ValidationAudio, epoch_rank, epoch_rank_words, streaming_metrics
 
 BANK_SEED = 0
 """The background speech bank's seed: fixed, so one cached bank serves every job."""
@@ -298,10 +298,7 @@ def train(
 
     if best_state is not None:
         model.load_state_dict(best_state)
-        judged_by = "the best validation FRR at the target FA/h"
-        if "val_user_frr" in history[-1]:
-            judged_by = "the most of your held-out takes heard at the target FA/h, then the best validation FRR"
-        hooks.log(f"keeping the weights of epoch {best_epoch} ({judged_by})")
+        hooks.log(f"keeping the weights of epoch {best_epoch} ({epoch_rank_words(history[-1])})")
     elif averaged is not None:
         model.load_state_dict(averaged.module.state_dict())
     data_share = data_wait_s / step_time if step_time > 0 else 0.0

@@ -148,3 +148,10 @@ def epoch_rank(val_metrics: dict[str, float], loss: float) -> tuple[float, float
         -val_metrics.get("val_frr", 0.0),
         -val_metrics.get("val_loss", loss),
     )
+
+
+def epoch_rank_words(val_metrics: dict[str, float]) -> str:
+    """What epoch_rank judged epochs by, for the log."""
+    if "val_user_frr" in val_metrics:
+        return "the most of your held-out takes heard at the target FA/h, then the best validation FRR"
+    return "the best validation FRR at the target FA/h"
