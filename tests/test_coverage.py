@@ -75,6 +75,36 @@ def test_synthetic_only_validation_warns_and_a_tail_prediction_is_labelled_as_on
     assert "66 s of negative audio" in too_short and "14.70" in too_short
 
 
+def test_a_threshold_the_users_takes_kept_below_the_target_says_the_model_is_not_ready_to_deploy() -> None:
+    def warnings_for(method: str) -> list[str]:
+        calibration = {
+            "threshold": 0.86,
+            "fa_per_hour": 0.0,
+            "target_fa_per_hour": 0.5,
+            "method": method,
+            "expected_fa_per_hour": 66.36,
+        }
+        coverage = validation_coverage(
+            ["recording", "recording", "synthetic", "synthetic"],
+            ["ana", "ana", None, None],
+            np.array([1, 1, 0, 0]),
+            np.arange(4),
+            negative_audio_s=624.0,
+            calibration=calibration,
+        )
+        assert coverage["threshold_method"] == method and coverage["target_fa_per_hour"] == 0.5
+        return coverage_warnings(coverage)
+
+    floor = warnings_for("not raised: more than a quarter of your held-out takes score below the observed threshold")
+    too_short, not_ready = floor
+    assert "score tail's prediction" in too_short
+    assert "lower than your target of 0.5 false accepts an hour needs" in not_ready
+    assert "about 66.4 an hour" in not_ready and "before you deploy" in not_ready
+    # A threshold that rose toward the target, capped by the takes or not, gets no such warning (the FA/h one says it).
+    for method in ("extrapolated, capped by your takes", "extrapolated"):
+        assert not any("deploy" in w for w in warnings_for(method))
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_job_of_synthetic_clips_carries_the_warning_in_its_record_and_metrics_json(client: TestClient) -> None:
     create_dataset(client, "synthetic-only")

@@ -12,6 +12,8 @@ from shared.db.models import USER_SOURCES
 
 TAKES_TO_RECORD = 10
 """How many takes of their own voice the warning asks a user for."""
+NOT_RAISED = "not raised"
+"""How calibration's method begins when the user's held-out takes kept the threshold below the target's."""
 
 
 def validation_coverage(
@@ -42,6 +44,8 @@ def validation_coverage(
         "fa_per_hour_resolution": 3600.0 / negative_audio_s if negative_audio_s > 0 else None,
     }
     if calibration:
+        coverage["threshold_method"] = calibration.get("method", "observed")
+        coverage["target_fa_per_hour"] = calibration.get("target_fa_per_hour")
         observed = calibration.get("method", "observed") == "observed"
         coverage["fa_per_hour_source"] = "observed" if observed else "tail prediction"
         coverage["fa_per_hour"] = (
@@ -65,5 +69,15 @@ def coverage_warnings(coverage: dict[str, Any]) -> list[str]:
         warnings.append(
             f"validation had {coverage['negative_audio_s']:.0f} s of negative audio, too little to observe the target "
             f"false-accept rate: the FA/h shown ({coverage['fa_per_hour']:.2f}) is the score tail's prediction"
+        )
+    target = coverage.get("target_fa_per_hour")
+    if target is not None and coverage.get("threshold_method", "").startswith(NOT_RAISED):
+        # The FA/h figure alone did not stop it: such a model woke 6 times an hour of natural audio on the dev
+        # benchmark (README, "Your voice"). The user must be told what to do before deploying it.
+        warnings.append(
+            f"the threshold is lower than your target of {target:g} false accepts an hour "
+            f"needs (expect about {coverage['fa_per_hour']:.1f} an hour): raising it would miss more than a quarter of "
+            "your held-out takes. Record more takes, with your room and other phrases as negatives, and train "
+            "again before you deploy this model"
         )
     return warnings

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from worker.training.coverage import NOT_RAISED
 from worker.training.model import WakeModel, WakeWordModel, evaluating
 from worker.training.stream_export import step_samples
 from worker.training.stream_net import StreamingWakeWordModel
@@ -203,7 +204,7 @@ def _extrapolate_when_short(
         # Takes below the observed threshold could only be heard with false accepts the validation audio showed.
         capped = "extrapolated, capped by your takes"
         if heard < calibration["threshold"]:
-            capped = "not raised: more than a quarter of your held-out takes score below the observed threshold"
+            capped = f"{NOT_RAISED}: more than a quarter of your held-out takes score below the observed threshold"
     else:
         allowed = max(calibration["frr"] + FRR_SLACK, TAIL_FRR_LIMIT)
         cap = max(
