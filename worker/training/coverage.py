@@ -44,9 +44,10 @@ def validation_coverage(
         "fa_per_hour_resolution": 3600.0 / negative_audio_s if negative_audio_s > 0 else None,
     }
     if calibration:
-        coverage["threshold_method"] = calibration.get("method", "observed")
+        method = calibration.get("method", "observed")
+        coverage["threshold_method"] = method
         coverage["target_fa_per_hour"] = calibration.get("target_fa_per_hour")
-        observed = calibration.get("method", "observed") == "observed"
+        observed = method == "observed"
         coverage["fa_per_hour_source"] = "observed" if observed else "tail prediction"
         coverage["fa_per_hour"] = (
             calibration["fa_per_hour"]
