@@ -76,13 +76,13 @@ def test_synthetic_only_validation_warns_and_a_tail_prediction_is_labelled_as_on
 
 
 def test_a_threshold_the_users_takes_kept_below_the_target_says_the_model_is_not_ready_to_deploy() -> None:
-    def warnings_for(method: str) -> list[str]:
+    def warnings_for(method: str, expected: float = 66.36) -> list[str]:
         calibration = {
             "threshold": 0.86,
             "fa_per_hour": 0.0,
             "target_fa_per_hour": 0.5,
             "method": method,
-            "expected_fa_per_hour": 66.36,
+            "expected_fa_per_hour": expected,
         }
         coverage = validation_coverage(
             ["recording", "recording", "synthetic", "synthetic"],
@@ -100,9 +100,13 @@ def test_a_threshold_the_users_takes_kept_below_the_target_says_the_model_is_not
     assert "score tail's prediction" in too_short
     assert "lower than your target of 0.5 false accepts an hour needs" in not_ready
     assert "about 66.4 an hour" in not_ready and "before you deploy" in not_ready
-    # A threshold that rose toward the target, capped by the takes or not, gets no such warning (the FA/h one says it).
-    for method in ("extrapolated, capped by your takes", "extrapolated"):
-        assert not any("deploy" in w for w in warnings_for(method))
+    # Stopped short of the target by the takes on the way up, it is the same model to the user: one that wakes
+    # more often than asked (on the dev benchmark, 2.8 predicted came out as 1.7 an hour of natural audio).
+    capped = warnings_for("extrapolated, capped by your takes", expected=2.8)
+    assert any("about 2.8 an hour" in w and "before you deploy" in w for w in capped)
+    # Capped where the tail already meets the target, or reaching the tail's threshold: no such warning.
+    assert not any("deploy" in w for w in warnings_for("extrapolated, capped by your takes", expected=0.4))
+    assert not any("deploy" in w for w in warnings_for("extrapolated"))
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -402,7 +402,8 @@ def test_a_short_validation_stream_raises_the_threshold_toward_its_tail_unless_i
     hesitant = calibrated(np.array([0.9999] * 8 + [0.98] * 12))
     assert hesitant["method"] == "extrapolated, capped by FRR"
     assert hesitant["threshold"] == pytest.approx(0.98) and hesitant["frr"] == 0.0
-    assert hesitant["expected_fa_per_hour"] > 0.5
+    assert hesitant["expected_fa_per_hour"] > 0.5 and hesitant["met_target"] is False
+    assert unsure["met_target"] is True
 
 
 def test_with_the_users_own_takes_in_validation_the_threshold_is_capped_by_them_not_by_synthetic_voices() -> None:
@@ -426,10 +427,13 @@ def test_with_the_users_own_takes_in_validation_the_threshold_is_capped_by_them_
     # Most synthetic phrases at 0.98 would stop the rise there; the user's takes are heard above the tail's threshold.
     heard = calibrated([0.9999] * 6 + [0.98] * 12, [0.9999, 0.9999])
     assert heard["method"] == "extrapolated" and 0.99 < heard["threshold"] < 0.999
+    assert heard["met_target"] is True
     # The synthetic voices would let it rise to the tail's threshold; the user's two takes stop it at the lower one.
     two = calibrated([0.9999] * 18, [0.98, 0.99])
     assert two["method"] == "extrapolated, capped by your takes"
     assert two["threshold"] == pytest.approx(0.98) and two["expected_fa_per_hour"] > 0.5
+    # Held below the tail's threshold, the target is not met by the prediction, whatever the short audio showed.
+    assert two["fa_per_hour"] == 0.0 and two["met_target"] is False
     # Of four takes, one (a quarter) may be missed: the threshold stops at the third best.
     assert calibrated([0.9999] * 18, [0.9999, 0.985, 0.98, 0.5])["threshold"] == pytest.approx(0.98)
     # Takes the model cannot tell from the room do not drag it below what the negatives showed.

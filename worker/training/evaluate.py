@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from worker.training.coverage import NOT_RAISED
+from worker.training.coverage import CAPPED_BY_TAKES, NOT_RAISED
 from worker.training.model import WakeModel, WakeWordModel, evaluating
 from worker.training.stream_export import step_samples
 from worker.training.stream_net import StreamingWakeWordModel
@@ -202,7 +202,7 @@ def _extrapolate_when_short(
         heard = float(np.sort(user_scores)[::-1][accepted - 1])
         cap = max(heard, calibration["threshold"])
         # Takes below the observed threshold could only be heard with false accepts the validation audio showed.
-        capped = "extrapolated, capped by your takes"
+        capped = CAPPED_BY_TAKES
         if heard < calibration["threshold"]:
             capped = f"{NOT_RAISED}: more than a quarter of your held-out takes score below the observed threshold"
     else:
@@ -214,15 +214,19 @@ def _extrapolate_when_short(
         capped = "extrapolated, capped by FRR"
     threshold = min(estimate["threshold"], cap)
     method = "extrapolated" if threshold == estimate["threshold"] else capped
+    expected = expected_fa_per_hour(estimate, threshold, negative_scores.size, hop_s=hop_s)
     return {
         **calibration,
+        # Observed, the short validation audio met the target at any threshold above its loudest window; held below
+        # the tail's threshold, the prediction says it does not.
+        "met_target": calibration["met_target"] and expected <= target * (1 + 1e-6),
         "threshold": threshold,
         "frr": false_reject_rate(positive_scores, threshold),
         "fa_per_hour": false_accepts_per_hour(
             negative_scores, threshold, hop_s=hop_s, refractory_s=REFRACTORY_S, duration_s=duration_s
         ),
         "method": method,
-        "expected_fa_per_hour": expected_fa_per_hour(estimate, threshold, negative_scores.size, hop_s=hop_s),
+        "expected_fa_per_hour": expected,
         "tail": estimate,
     }
 
