@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,19 @@ def test_a_finetune_runs_a_third_of_the_epochs_at_its_own_rate_and_exports(finet
     moved = [name for name, value in tuned.state_dict().items() if not torch.equal(value, base.state_dict()[name])]
     assert moved
     assert checkpoint["config"]["base_job"] == str(config.base_job) and checkpoint["front_end"] == FRONT_END
+
+
+def test_a_finetune_validates_only_the_epochs_it_may_keep(base_run: tuple, tmp_path: Path) -> None:
+    clips, base_export = base_run
+    # Nine epochs fine-tune for three; only the second half (epochs 2 and 3) competes to be exported.
+    config = msgspec.structs.replace(BASE_CONFIG, epochs=9, steps_per_epoch=2, base_job=uuid.uuid4())
+    hooks = RecordingHooks()
+    train(clips, config, tmp_path / "export", hooks, device="cpu", base_checkpoint=base_export / "model.pt")
+
+    validated = {call["epoch"]: "val_frr" in call["metrics"] for call in hooks.progress_calls}
+    assert validated == {1: False, 2: True, 3: True}
+    history = json.loads((tmp_path / "export" / "metrics.json").read_text())["history"]
+    assert ["val_loss" in epoch for epoch in history] == [False, True, True]
 
 
 def test_a_finetunes_metrics_and_log_say_which_job_it_started_from(finetuned: tuple) -> None:

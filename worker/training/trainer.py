@@ -256,10 +256,16 @@ def train(
                     raise RuntimeError(f"training diverged: loss {value} at step {step}; try a lower learning_rate")
                 losses.append(value)
             epoch_loss = float(np.mean(losses))
-            val_metrics = binary_metrics(score_logits(judged_model, val_windows, torch_device), labels[val_idx], "val")
-            # Epochs compete on what the validation audio shows; the tail's extrapolation is for the final threshold.
-            evaluation = validation.evaluate_epoch(judged_model, torch_device, **judged)
-            val_metrics.update(streaming_metrics(evaluation))
+            val_metrics = {}
+            # A fine-tune is short, and its epochs before min_epochs can never be kept: validating them would cost a
+            # tenth of its time for curves alone (the base's own figures are logged before the first step).
+            if epoch >= min_epochs or config.base_job is None:
+                val_metrics = binary_metrics(
+                    score_logits(judged_model, val_windows, torch_device), labels[val_idx], "val"
+                )
+                # Epochs compete on what the validation audio shows; the tail's extrapolation is for the threshold.
+                evaluation = validation.evaluate_epoch(judged_model, torch_device, **judged)
+                val_metrics.update(streaming_metrics(evaluation))
             # Only the second half of the run competes: on a small validation side one loud near-miss can make an
             # undertrained early epoch look best, and the learning rate is still high there anyway.
             key = epoch_rank(val_metrics, epoch_loss)

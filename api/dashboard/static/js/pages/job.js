@@ -133,7 +133,8 @@ export function render(main, jobId) {
     const epochs = [...state.epochs.keys()].sort((a, b) => a - b);
     const keys = new Set();
     for (const e of epochs) for (const [k, v] of Object.entries(state.epochs.get(e))) if (typeof v === "number") keys.add(k);
-    const points = (key, scale = 1) => epochs.map((e) => [e, state.epochs.get(e)[key] * scale]);
+    // A fine-tune validates only the epochs it can keep (its second half): the others have no point to draw.
+    const points = (key, scale = 1) => epochs.filter((e) => typeof state.epochs.get(e)[key] === "number").map((e) => [e, state.epochs.get(e)[key] * scale]);
     // The training loss weighs near-firing negatives more than the validation loss does: not one metric, not one axis.
     fill(lossChart, lineChart({ ...SMALL_CHART, title: "Training loss", series: [{ name: "train", points: points("loss") }], yLabel: "weighted cross-entropy", yMin: 0 }));
     const known = new Set(EPOCH_CHARTS.map((c) => c.key));
@@ -144,7 +145,8 @@ export function render(main, jobId) {
     ];
     fill(charts,
       h("h3", { class: "epoch-charts-title" }, "Per epoch"),
-      h("p", { class: "muted epoch-charts-note" }, "The training loss, then what validation observed after each epoch; the evaluation below is the kept epoch's."),
+      h("p", { class: "muted epoch-charts-note" }, "The training loss, then what validation observed after each epoch; the evaluation below is the kept epoch's.",
+        specs.length && epochs.some((e) => !("val_loss" in state.epochs.get(e))) ? " A fine-tune validates only the second half of its epochs, the ones it may keep." : null),
       h("div", { class: "grid small-charts" },
         lossChart,
         specs.map(({ key, title, yLabel, scale, yMin, yMax }) => {
