@@ -134,7 +134,10 @@ export function render(main, jobId) {
     const keys = new Set();
     for (const e of epochs) for (const [k, v] of Object.entries(state.epochs.get(e))) if (typeof v === "number") keys.add(k);
     // A fine-tune validates only the epochs it can keep (its second half): the others have no point to draw.
-    const points = (key, scale = 1) => epochs.filter((e) => typeof state.epochs.get(e)[key] === "number").map((e) => [e, state.epochs.get(e)[key] * scale]);
+    const points = (key, scale = 1) => epochs.flatMap((e) => {
+      const value = state.epochs.get(e)[key];
+      return typeof value === "number" ? [[e, value * scale]] : [];
+    });
     // The training loss weighs near-firing negatives more than the validation loss does: not one metric, not one axis.
     fill(lossChart, lineChart({ ...SMALL_CHART, title: "Training loss", series: [{ name: "train", points: points("loss") }], yLabel: "weighted cross-entropy", yMin: 0 }));
     const known = new Set(EPOCH_CHARTS.map((c) => c.key));
