@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+import recall_breakdown
 
 REPO = Path(__file__).resolve().parents[1]
 PHRASE = "hey jarvis"
@@ -256,8 +257,9 @@ def targets(m: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def report(m: dict[str, Any], s: dict[str, Any]) -> None:
-    """Print the figures next to the peers', then recall by voice, FA/h by category and the targets."""
+def report(m: dict[str, Any], s: dict[str, Any], clips: list[dict[str, Any]]) -> None:
+    """Print the figures next to the peers', then recall by voice and where it goes, FA/h by category and the
+    targets."""
     lines: list[tuple[str, str, Callable[[Any], str]]] = [
         ("dev benchmark build", "build_hash", lambda v: v[:12]),
         ("training time (s)", "training_s", lambda v: "-" if v is None else f"{v:.0f}"),
@@ -279,6 +281,8 @@ def report(m: dict[str, Any], s: dict[str, Any]) -> None:
     harness.print_table(["measure", "this model", *(f"{n} (reference)" for n in PEERS)], rows, text_columns=1)
     voices = [[v, str(r["n"]), pct(r["recall_at_threshold"])] for v, r in s["recall_by_voice"].items()]
     harness.print_table(["voice", "clips", "recall at threshold"], voices, text_columns=1)
+    rows = recall_breakdown.table(clips, m["threshold"], m["r05_natural"][1])
+    harness.print_table(recall_breakdown.COLUMNS, rows, text_columns=2)
     cats = s["fa_per_hour_by_category"]
     rows = [[c, f"{r['hours']:.2f}", str(r["false_accepts"]), f"{r['fa_per_hour']:.2f}"] for c, r in cats.items()]
     harness.print_table(["negatives", "hours", "false accepts", "FA/h at threshold"], rows, text_columns=1)
@@ -333,11 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scoring {model} on the dev benchmark every {hop:g} s{' (quick)' if args.quick else ''}")
         scores = score(model, root, args.devbench_scripts, args.quick, hop)
         device_cpu = streaming_cpu(model.parent, contract)
+        clips = recall_breakdown.score_clips(model, root, args.devbench_scripts, args.quick, hop)
 
     figures = summary(scores, training_s, device_cpu)
-    report(figures, scores)
+    report(figures, scores, clips)
     if args.json:
         out = {**figures, "targets": targets(figures), "threads": args.threads, "peers": PEERS, "score": scores}
+        out["clips"] = clips
         args.json.write_text(json.dumps(out, indent=1))
         print(f"\nwrote {args.json}")
     return 0
