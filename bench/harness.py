@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -24,6 +26,18 @@ POSTGRES_ADMIN_DSN = os.environ.get("WAKE_TRAINING_BENCH_POSTGRES_DSN", "postgre
 HEALTH_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 30
+
+
+def devbench_json(root: Path, script: Path, args: Sequence[str], what: str) -> Any:
+    """Run `script` with the dev benchmark's own venv (in `root`) on `args` plus `--json FILE`; what it wrote there.
+    A failure stops the bench with `what` and the script's output."""
+    with tempfile.TemporaryDirectory(prefix="wake-training-bench-devbench-") as tmp:
+        out = Path(tmp) / "out.json"
+        command = [str(root / "venv" / "bin" / "python"), str(script), *args, "--json", str(out)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{what} failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        return json.loads(out.read_text())
 
 
 def auth_headers() -> dict[str, str]:

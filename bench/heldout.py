@@ -199,15 +199,9 @@ def score(
     run with the benchmark's own venv, at `threshold` (by default the one in the model's metrics.json)."""
     if hop_s is None:
         hop_s = device_hop_s(streaming_form(model.parent))
-    with tempfile.TemporaryDirectory(prefix="wake-training-bench-heldout-score-") as tmp:
-        out = Path(tmp) / "score.json"
-        command = [str(root / "venv" / "bin" / "python"), str(scripts / "score.py"), "--onnx", str(model)]
-        command += ["--data", str(root / "data"), "--json", str(out), *(["--quick"] if quick else [])]
-        command += ["--hop-s", f"{hop_s:g}", *(["--threshold", repr(threshold)] if threshold is not None else [])]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"score.py failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-        return json.loads(out.read_text())
+    args = ["--onnx", str(model), "--data", str(root / "data"), *(["--quick"] if quick else [])]
+    args += ["--hop-s", f"{hop_s:g}", *(["--threshold", repr(threshold)] if threshold is not None else [])]
+    return harness.devbench_json(root, scripts / "score.py", args, "score.py")
 
 
 def streaming_cpu(export: Path, contract: dict[str, Any] | None) -> float | None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +26,11 @@ SNR_SPLIT_DB = 10.0
 def score_clips(model: Path, root: Path, scripts: Path, quick: bool, hop_s: float) -> list[dict[str, Any]]:
     """Each test positive of the benchmark in `root` with its score and its clean copy's (maxima over windows every
     `hop_s`), and what the manifest says of it."""
-    with tempfile.TemporaryDirectory(prefix="wake-training-bench-clips-") as tmp:
-        out = Path(tmp) / "clips.json"
-        command = [str(root / "venv" / "bin" / "python"), __file__, "--scripts", str(scripts), "--onnx", str(model)]
-        command += ["--data", str(root / "data"), "--hop-s", f"{hop_s:g}", "--json", str(out)]
-        command += ["--quick"] if quick else []
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"scoring the clips failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        return json.loads(out.read_text())
+    # Imported here: the benchmark's venv, which runs this file as a script, lacks the harness's packages.
+    import harness
+
+    args = ["--scripts", str(scripts), "--onnx", str(model), "--data", str(root / "data"), "--hop-s", f"{hop_s:g}"]
+    return harness.devbench_json(root, Path(__file__), args + (["--quick"] if quick else []), "scoring the clips")
 
 
 def groups(clip: dict[str, Any]) -> list[tuple[str, str]]:
