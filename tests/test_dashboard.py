@@ -657,7 +657,10 @@ def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server
     page.goto(f"{server.url}/#/datasets/long")
     page.get_by_text("Enough clips to train.").wait_for()
     page.get_by_label("Preset").select_option("tiny")
-    page.get_by_label("More overrides (JSON)").fill('{"epochs": 200, "steps_per_epoch": 4, "batch_size": 8}')
+    # Patience 0: tones are learned in a few epochs, and early stopping could end the job before it is watched.
+    page.get_by_label("More overrides (JSON)").fill(
+        '{"epochs": 200, "steps_per_epoch": 4, "batch_size": 8, "patience": 0}'
+    )
     tab_to(page, "Start training")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
@@ -682,6 +685,36 @@ def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server
     expect(page.locator(".progress-text")).to_contain_text("epoch")
     expect(page.locator(".progress-text")).not_to_contain_text("left")
     expect(page.locator(".status .badge")).to_have_text("cancelled")
+    assert tab.unexpected_errors() == []
+
+
+def test_a_job_record_older_than_its_event_stream_does_not_put_the_status_back(server: Server, tab: Tab) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post("/datasets", json={"name": "late"}).raise_for_status()
+        for label, freq in (("positive", 900.0), ("negative", 250.0)):
+            files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
+            http.post("/datasets/late/recordings", files=files, data={"label": label}).raise_for_status()
+        overrides = {"epochs": 200, "steps_per_epoch": 4, "batch_size": 8, "patience": 0}
+        job_id = http.post("/train", json={"dataset": "late", "preset": "tiny", "config_overrides": overrides}).json()[
+            "id"
+        ]
+        deadline = time.monotonic() + 120
+        while http.get(f"/jobs/{job_id}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+        # The job's record answers late and as it was before the job started, after the stream has said "started".
+        def stale_record(route: Any) -> None:
+            time.sleep(1.5)
+            record = route.fetch().json()
+            route.fulfill(json={**record, "status": "queued", "started_at": None})
+
+        page = tab.page
+        page.route(re.compile(rf".*/jobs/{job_id}$"), stale_record, times=1)
+        page.goto(f"{server.url}/#/jobs/{job_id}")
+        expect(page.locator(".status .badge.running")).to_have_count(1)
+        http.post(f"/jobs/{job_id}/cancel").raise_for_status()
+        page.locator(".status .badge.cancelled").wait_for(timeout=60_000)
     assert tab.unexpected_errors() == []
 
 

@@ -35,9 +35,16 @@ QUICK = {
     "preset": "tiny",
     "config_overrides": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 8, "background_speech_s": 0},
 }
+# Patience 0: early stopping must not end a job the test means to interrupt.
 LONG = {
     "preset": "tiny",
-    "config_overrides": {"epochs": 300, "steps_per_epoch": 20, "batch_size": 8, "background_speech_s": 0},
+    "config_overrides": {
+        "epochs": 300,
+        "steps_per_epoch": 20,
+        "batch_size": 8,
+        "background_speech_s": 0,
+        "patience": 0,
+    },
 }
 
 

@@ -31,7 +31,7 @@ const SMALL_CHART = { width: 360, height: 210, xLabel: "epoch", xInteger: true }
 const KIND_TITLES = { train: "Training", synthesize: "Synthesis", evaluate: "Evaluation" };
 
 export function render(main, jobId) {
-  const state = { job: null, progress: null, epochs: new Map(), logs: [], alive: true, finished: false, closers: [] };
+  const state = { job: null, progress: null, epochs: new Map(), logs: [], alive: true, finished: false, closers: [], streamStatus: null, streamCancel: false };
   const title = h("h1", {}, `Job ${jobId.slice(0, 8)}`);
   const back = h("p", {}, h("a", { href: "#/jobs" }, "← Jobs"));
   const meta = h("dl", { class: "meta" });
@@ -73,6 +73,14 @@ export function render(main, jobId) {
       cancel.disabled = false;
     }
   });
+
+  // GET /jobs/{id} can answer with a status the stream has already moved past (a job that started while the
+  // request was on its way): the further-along status wins, so the badge never goes back to "queued".
+  function furthest(job) {
+    const rank = (status) => (TERMINAL.has(status) ? 2 : status === "running" ? 1 : 0);
+    const status = state.streamStatus && rank(state.streamStatus) > rank(job.status) ? state.streamStatus : job.status;
+    return { ...job, status, cancel_requested: job.cancel_requested || state.streamCancel };
+  }
 
   function showJob(job) {
     state.job = job;
@@ -201,19 +209,21 @@ export function render(main, jobId) {
       onLog({ ts: event.ts, payload: { level: "warning", message: `retrying: ${event.payload.reason || ""}` } });
     }
     // A finished job's stream replays its whole story: its final status is not undone by the replayed `started`.
-    if (state.job && !TERMINAL.has(state.job.status) && type !== "job.log" && type !== "job.progress") {
-      const statusNow = type.slice(4);
-      if (["queued", "started", "cancel_requested", "retried"].includes(statusNow) || TERMINAL.has(statusNow)) {
-        const status = statusNow === "started" ? "running" : statusNow === "retried" ? "queued" : TERMINAL.has(statusNow) ? statusNow : state.job.status;
-        showJob({ ...state.job, status, cancel_requested: state.job.cancel_requested || statusNow === "cancel_requested" });
-      }
+    // Status events are kept even before the job's record has loaded: that record may be older than they are.
+    const statusNow = type.slice(4);
+    const current = state.job ? state.job.status : state.streamStatus || "queued";
+    if (!TERMINAL.has(current) && (["queued", "started", "cancel_requested", "retried"].includes(statusNow) || TERMINAL.has(statusNow))) {
+      const status = statusNow === "started" ? "running" : statusNow === "retried" ? "queued" : TERMINAL.has(statusNow) ? statusNow : current;
+      state.streamStatus = status;
+      state.streamCancel = state.streamCancel || statusNow === "cancel_requested";
+      if (state.job) showJob({ ...state.job, status, cancel_requested: state.job.cancel_requested || state.streamCancel });
     }
     if (TERMINAL.has(type.slice(4))) finish();
   });
 
   api.get(`/jobs/${jobId}`).then((job) => {
     if (!state.alive) return;
-    showJob(job);
+    showJob(furthest(job));
     if (TERMINAL.has(job.status)) {
       // The stream replays the whole job and then ends; the result is drawn when its last event arrives.
     }
