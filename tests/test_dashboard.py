@@ -647,12 +647,17 @@ def tab_to(page: Any, name: str, presses: int = 80) -> None:
     raise AssertionError(f"{name!r} is not reachable with Tab")
 
 
+def tone_dataset(http: httpx.Client, name: str) -> None:
+    """A dataset of 10 high tones as positives and 10 low ones as negatives: learned in a few epochs."""
+    http.post("/datasets", json={"name": name}).raise_for_status()
+    for label, freq in (("positive", 900.0), ("negative", 250.0)):
+        files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
+        http.post(f"/datasets/{name}/recordings", files=files, data={"label": label}).raise_for_status()
+
+
 def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server, tab: Tab) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        http.post("/datasets", json={"name": "long"}).raise_for_status()
-        for label, freq in (("positive", 900.0), ("negative", 250.0)):
-            files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
-            http.post("/datasets/long/recordings", files=files, data={"label": label}).raise_for_status()
+        tone_dataset(http, "long")
     page = tab.page
     page.goto(f"{server.url}/#/datasets/long")
     page.get_by_text("Enough clips to train.").wait_for()
@@ -690,10 +695,7 @@ def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server
 
 def test_a_job_record_older_than_its_event_stream_does_not_put_the_status_back(server: Server, tab: Tab) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        http.post("/datasets", json={"name": "late"}).raise_for_status()
-        for label, freq in (("positive", 900.0), ("negative", 250.0)):
-            files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
-            http.post("/datasets/late/recordings", files=files, data={"label": label}).raise_for_status()
+        tone_dataset(http, "late")
         overrides = {"epochs": 200, "steps_per_epoch": 4, "batch_size": 8, "patience": 0}
         job_id = http.post("/train", json={"dataset": "late", "preset": "tiny", "config_overrides": overrides}).json()[
             "id"
