@@ -363,14 +363,19 @@ def test_recording_with_a_fake_microphone_adds_clips_to_the_table(server: Server
     assert tab.unexpected_errors() == []
 
 
+def add_tones(http: httpx.Client, dataset: str) -> None:
+    """10 high tones as positives and 10 low ones as negatives, enough to train on and learned in a few epochs."""
+    for label, freq in (("positive", 900.0), ("negative", 250.0)):
+        files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
+        http.post(f"/datasets/{dataset}/recordings", files=files, data={"label": label}).raise_for_status()
+
+
 def test_a_guided_session_records_my_voice_and_room_then_fine_tunes_the_datasets_model(
     server: Server, tab: Tab
 ) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
         http.post("/datasets", json={"name": "voice", "wake_phrase": "hey jarvis"}).raise_for_status()
-        for label, freq in (("positive", 900.0), ("negative", 250.0)):
-            files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
-            http.post("/datasets/voice/recordings", files=files, data={"label": label}).raise_for_status()
+        add_tones(http, "voice")
     page = tab.page
     page.goto(f"{server.url}/#/datasets/voice")
     page.get_by_text("Enough clips to train.").wait_for()
@@ -647,17 +652,10 @@ def tab_to(page: Any, name: str, presses: int = 80) -> None:
     raise AssertionError(f"{name!r} is not reachable with Tab")
 
 
-def tone_dataset(http: httpx.Client, name: str) -> None:
-    """A dataset of 10 high tones as positives and 10 low ones as negatives: learned in a few epochs."""
-    http.post("/datasets", json={"name": name}).raise_for_status()
-    for label, freq in (("positive", 900.0), ("negative", 250.0)):
-        files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
-        http.post(f"/datasets/{name}/recordings", files=files, data={"label": label}).raise_for_status()
-
-
 def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server, tab: Tab) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        tone_dataset(http, "long")
+        http.post("/datasets", json={"name": "long"}).raise_for_status()
+        add_tones(http, "long")
     page = tab.page
     page.goto(f"{server.url}/#/datasets/long")
     page.get_by_text("Enough clips to train.").wait_for()
@@ -695,15 +693,13 @@ def test_a_running_job_is_watched_and_cancelled_from_the_keyboard(server: Server
 
 def test_a_job_record_older_than_its_event_stream_does_not_put_the_status_back(server: Server, tab: Tab) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        tone_dataset(http, "late")
+        http.post("/datasets", json={"name": "late"}).raise_for_status()
+        add_tones(http, "late")
         overrides = {"epochs": 200, "steps_per_epoch": 4, "batch_size": 8, "patience": 0}
         job_id = http.post("/train", json={"dataset": "late", "preset": "tiny", "config_overrides": overrides}).json()[
             "id"
         ]
-        deadline = time.monotonic() + 120
-        while http.get(f"/jobs/{job_id}").json()["status"] != "running":
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_for_status(http, job_id, "running")
 
         # The job's record answers late and as it was before the job started, after the stream has said "started".
         def stale_record(route: Any) -> None:
@@ -739,9 +735,8 @@ def test_bad_input_shows_the_apis_explanation(server: Server, tab: Tab, tmp_path
     expect(start).to_be_disabled()
     assert start.get_attribute("aria-describedby") == "train-why"
     tab.screenshot("8-not-ready")
-    for label, freq in (("positive", 900.0), ("negative", 250.0)):
-        files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
-        httpx.post(f"{server.url}/datasets/thin/recordings", files=files, data={"label": label}).raise_for_status()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        add_tones(http, "thin")
     expect(start).to_be_enabled()
     expect(page.locator("#train-why")).to_have_text("")
     page.get_by_label("More overrides (JSON)").fill('{"epochs": 0}')
@@ -951,9 +946,7 @@ def test_two_trainings_compare_side_by_side_with_the_setting_that_differs_and_bo
 ) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
         http.post("/datasets", json={"name": "pair"}).raise_for_status()
-        for label, freq in (("positive", 900.0), ("negative", 250.0)):
-            files = [("files", (f"{label}-{i}.wav", encode(tone(1.0, freq=freq, seed=i), 16_000))) for i in range(10)]
-            http.post("/datasets/pair/recordings", files=files, data={"label": label}).raise_for_status()
+        add_tones(http, "pair")
         ids = [
             http.post("/train", json={"dataset": "pair", "preset": "tiny", "config_overrides": {**COMPARED, **more}})
             .raise_for_status()

@@ -218,7 +218,7 @@ export function render(main, jobId) {
       state.streamCancel = state.streamCancel || statusNow === "cancel_requested";
       if (state.job) showJob({ ...state.job, status, cancel_requested: state.job.cancel_requested || state.streamCancel });
     }
-    if (TERMINAL.has(type.slice(4))) finish();
+    if (TERMINAL.has(statusNow)) finish();
   });
 
   api.get(`/jobs/${jobId}`).then((job) => {
